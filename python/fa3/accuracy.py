@@ -1,0 +1,309 @@
+"""Numerical error of attention implementations against the FP64 reference.
+
+Reproduces the FA3 paper's experiment (arXiv 2407.08608, Table 3): Q, K, V drawn from
+N(0, 1) + N(0, outlier_std**2) * Bernoulli(outlier_rate) (paper: std 10, rate 0.001), then
+RMSE, max abs error and relative error of each method's O against float64 attention on the
+same inputs. Inputs are drawn in float64 and rounded once to ``dtype`` (the 16-bit dtype a
+user would call with); every method and the reference see those rounded values.
+
+Methods: standard (unfused) attention in fp16, bf16 and FP8 per-tensor; the FP8 algorithm of
+fa3's kernel, emulated, with per-tensor scales, block quantization, incoherent processing,
+and both; and rows for fa3's GPU kernels when the extension and a Hopper GPU are present.
+
+    python -m fa3.accuracy                                   # one configuration, a table
+    python -m fa3.accuracy --seqlen 1024 4096 --hdim 64 128 256 --json out.json --plot out.png
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import json
+import math
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from ._validation import check_bool, check_positive_int, check_power_of_two
+from .quant import fp8_attention_emulated
+from .reference import attention_ref, standard_attention
+
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class AccuracyConfig:
+    """One problem: shapes, mask, outlier distribution, seed."""
+
+    batch: int = 1
+    seqlen: int = 1024
+    seqlen_k: Optional[int] = None  # None: same as seqlen
+    nheads: int = 8
+    nheads_kv: Optional[int] = None  # None: same as nheads
+    hdim: int = 128
+    causal: bool = False
+    outlier_rate: float = 1e-3
+    outlier_std: float = 10.0
+    seed: int = 0
+    dtype: str = "fp16"
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "seqlen", "nheads", "hdim"):
+            check_positive_int(getattr(self, name), name)
+        for name in ("seqlen_k", "nheads_kv"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
+        check_power_of_two(self.hdim, "hdim")
+        if self.nheads % self.nheads_kv_ != 0:
+            raise ValueError(f"nheads ({self.nheads}) must be divisible by nheads_kv ({self.nheads_kv_})")
+        check_bool(self.causal, "causal")
+        if not 0.0 <= self.outlier_rate <= 1.0:
+            raise ValueError(f"outlier_rate must be in [0, 1], got {self.outlier_rate}")
+        if not (math.isfinite(self.outlier_std) and self.outlier_std >= 0):
+            raise ValueError(f"outlier_std must be finite and >= 0, got {self.outlier_std}")
+        check_positive_int(self.seed, "seed", minimum=0)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+    @property
+    def seqlen_k_(self) -> int:
+        return self.seqlen if self.seqlen_k is None else self.seqlen_k
+
+    @property
+    def nheads_kv_(self) -> int:
+        return self.nheads if self.nheads_kv is None else self.nheads_kv
+
+
+def outlier_inputs(config: AccuracyConfig, device: torch.device) -> List[torch.Tensor]:
+    """q, k, v ~ N(0,1) + N(0, std^2) * Bernoulli(rate), drawn in float64, rounded to config.dtype."""
+    generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    shapes = [(config.batch, config.seqlen, config.nheads, config.hdim),
+              (config.batch, config.seqlen_k_, config.nheads_kv_, config.hdim),
+              (config.batch, config.seqlen_k_, config.nheads_kv_, config.hdim)]
+    out = []
+    for shape in shapes:
+        base = torch.randn(shape, generator=generator, dtype=torch.float64)
+        spikes = torch.randn(shape, generator=generator, dtype=torch.float64) * config.outlier_std
+        mask = torch.rand(shape, generator=generator, dtype=torch.float64) < config.outlier_rate
+        out.append((base + spikes * mask).to(DTYPES[config.dtype]).to(device))
+    return out
+
+
+@dataclass(frozen=True)
+class Method:
+    """An attention implementation under test: fn(q, k, v, causal) -> O."""
+
+    name: str
+    kind: str  # "standard" (unfused baseline), "emulated" (fa3's algorithm in PyTorch), "kernel"
+    fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor]
+    needs_hopper: bool = False
+
+
+def _standard(dtype: torch.dtype) -> Callable:
+    return lambda q, k, v, causal: standard_attention(q, k, v, dtype=dtype, causal=causal)
+
+
+def _emulated(block_quant: bool, hadamard: bool) -> Callable:
+    return lambda q, k, v, causal: fp8_attention_emulated(q, k, v, causal=causal, block_quant=block_quant,
+                                                          hadamard=hadamard)
+
+
+BASELINE = "standard fp8 per-tensor"
+
+METHODS: List[Method] = [
+    Method("standard fp16", "standard", _standard(torch.float16)),
+    Method("standard bf16", "standard", _standard(torch.bfloat16)),
+    Method(BASELINE, "standard", _standard(torch.float8_e4m3fn)),
+    Method("fp8 per-tensor (emulated)", "emulated", _emulated(False, False)),
+    Method("fp8 block quant (emulated)", "emulated", _emulated(True, False)),
+    Method("fp8 hadamard (emulated)", "emulated", _emulated(False, True)),
+    Method("fp8 block quant + hadamard (emulated)", "emulated", _emulated(True, True)),
+]
+
+
+def available_methods(device: torch.device) -> List[Method]:
+    """The methods that can run here: kernel rows need the extension and a Hopper GPU."""
+    from ._ext import hopper_available
+
+    runnable = hopper_available() and device.type == "cuda"
+    return [m for m in METHODS if runnable or not m.needs_hopper]
+
+
+@dataclass
+class AccuracyRecord:
+    """One (method, configuration) result; JSON-ready."""
+
+    method: str
+    kind: str
+    config: Dict[str, object]
+    rmse: float
+    max_abs_err: float
+    rel_err: float
+    device: str
+    rmse_vs_baseline: Optional[float] = None  # this method's RMSE / the baseline's
+
+
+def error_metrics(out: torch.Tensor, ref: torch.Tensor) -> Dict[str, float]:
+    """RMSE, max |out - ref| and ||out - ref|| / ||ref|| (all NaN when out holds a NaN)."""
+    diff = out.to(torch.float64) - ref
+    return {"rmse": diff.pow(2).mean().sqrt().item(),
+            "max_abs_err": diff.abs().max().item() if not torch.isnan(diff).any() else math.nan,
+            "rel_err": (diff.norm() / ref.norm()).item()}
+
+
+def resolve_device(device: Optional[str]) -> torch.device:
+    """The device to run on: as given, else cuda when torch sees one, else cpu."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but this PyTorch sees no CUDA device")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return dev
+
+
+def run(configs: Sequence[AccuracyConfig], device: Optional[str] = None,
+        methods: Optional[Sequence[Method]] = None, progress: bool = True) -> List[AccuracyRecord]:
+    """Measure every method on every configuration; returns one record per pair."""
+    from tqdm.auto import tqdm
+
+    dev = resolve_device(device)
+    dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    methods = list(methods) if methods is not None else available_methods(dev)
+    records: List[AccuracyRecord] = []
+    bar = tqdm(total=len(configs) * (len(methods) + 1), desc="accuracy", disable=not progress, file=sys.stderr)
+    for config in configs:
+        q, k, v = outlier_inputs(config, dev)
+        bar.set_postfix_str(f"FP64 reference, seqlen {config.seqlen}, hdim {config.hdim}")
+        ref = attention_ref(q, k, v, causal=config.causal)
+        bar.update()
+        batch: List[AccuracyRecord] = []
+        for method in methods:
+            bar.set_postfix_str(f"{method.name}, seqlen {config.seqlen}, hdim {config.hdim}")
+            out = method.fn(q, k, v, config.causal)
+            batch.append(AccuracyRecord(method.name, method.kind, asdict(config), device=dev_name,
+                                        **error_metrics(out, ref)))
+            bar.update()
+        base = next((r.rmse for r in batch if r.method == BASELINE), None)
+        for r in batch:
+            r.rmse_vs_baseline = r.rmse / base if base else None
+        records.extend(batch)
+    bar.close()
+    return records
+
+
+def format_table(records: Sequence[AccuracyRecord]) -> str:
+    """A fixed-width table, one row per record, grouped by configuration."""
+    header = f"{'method':<40} {'seqlen':>7} {'hdim':>5} {'causal':>6} {'RMSE':>10} {'max abs':>10} {'rel err':>10} {'vs fp8 std':>10}"
+    lines = [header, "-" * len(header)]
+    last = None
+    for r in records:
+        key = (r.config["seqlen"], r.config["hdim"], r.config["causal"])
+        if last is not None and key != last:
+            lines.append("")
+        last = key
+        ratio = f"{r.rmse_vs_baseline:>10.3f}" if r.rmse_vs_baseline is not None else f"{'-':>10}"
+        lines.append(f"{r.method:<40} {r.config['seqlen']:>7} {r.config['hdim']:>5} {str(r.config['causal']):>6} "
+                     f"{r.rmse:>10.3e} {r.max_abs_err:>10.3e} {r.rel_err:>10.3e} {ratio}")
+    return "\n".join(lines)
+
+
+def _git_commit() -> Optional[str]:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def to_json(records: Sequence[AccuracyRecord]) -> str:
+    meta = {"date": datetime.date.today().isoformat(), "commit": _git_commit()}
+    return json.dumps([{**asdict(r), **meta} for r in records], indent=2)
+
+
+def plot(records: Sequence[AccuracyRecord], path: str) -> None:
+    """Grouped bar chart of RMSE (log scale): one group per configuration, one bar per method."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise RuntimeError("--plot needs matplotlib: pip install matplotlib (or fa3[plot])") from exc
+    configs: List[tuple] = []
+    methods: List[str] = []
+    for r in records:
+        key = (r.config["seqlen"], r.config["hdim"], r.config["causal"])
+        if key not in configs:
+            configs.append(key)
+        if r.method not in methods:
+            methods.append(r.method)
+    rmse = {(r.method, (r.config["seqlen"], r.config["hdim"], r.config["causal"])): r.rmse for r in records}
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(configs) + 4), 5))
+    for i, method in enumerate(methods):
+        xs = [c + i * width for c in range(len(configs))]
+        ax.bar(xs, [rmse.get((method, key), math.nan) for key in configs], width, label=method)
+    ax.set_xticks([c + 0.4 - width / 2 for c in range(len(configs))])
+    ax.set_xticklabels([f"seqlen {s}\nhdim {d}{' causal' if c else ''}" for s, d, c in configs])
+    ax.set_yscale("log")
+    ax.set_ylabel("RMSE vs FP64")
+    ax.set_title("Attention error on N(0,1) + outliers (FA3 paper, Table 3 setting)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m fa3.accuracy", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seqlen", type=int, nargs="+", default=[1024], help="query (and key) lengths to sweep")
+    p.add_argument("--seqlen-k", type=int, default=None, help="key length (default: = seqlen)")
+    p.add_argument("--hdim", type=int, nargs="+", default=[128], help="head dims to sweep (powers of two)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--nheads", type=int, default=8)
+    p.add_argument("--nheads-kv", type=int, default=None, help="key/value heads (GQA/MQA; default: = nheads)")
+    p.add_argument("--causal", action="store_true")
+    p.add_argument("--outlier-rate", type=float, default=1e-3)
+    p.add_argument("--outlier-std", type=float, default=10.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="fp16", help="dtype of the inputs")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--json", metavar="PATH", help="write the records as JSON")
+    p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        configs = [AccuracyConfig(batch=args.batch, seqlen=s, seqlen_k=args.seqlen_k, nheads=args.nheads,
+                                  nheads_kv=args.nheads_kv, hdim=d, causal=args.causal,
+                                  outlier_rate=args.outlier_rate, outlier_std=args.outlier_std,
+                                  seed=args.seed, dtype=args.dtype)
+                   for s, d in itertools.product(args.seqlen, args.hdim)]
+        resolve_device(args.device)
+    except (TypeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    records = run(configs, device=args.device, progress=not args.no_progress)
+    print(f"device: {records[0].device}" if records else "no records")
+    print(format_table(records))
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(to_json(records))
+    if args.plot:
+        plot(records, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""FP8 (e4m3) quantization with per-tensor or per-block scales.
+
+A quantized tensor is ``data`` (torch.float8_e4m3fn, the input's shape) and ``scale``
+(float32 descale factors): x ~= data * scale. Scales are amax / 448, floored at the smallest
+normal float32 so an all-zero block gets a usable scale (its data are zeros).
+
+Blocks (``block_size=n``) are n consecutive sequence positions of one (batch, head) of a
+(batch, seqlen, nheads, headdim) tensor: scale has shape (batch, nheads, ceil(seqlen / n)).
+A seqlen that n does not divide is handled without padding: the last block is shorter and
+its scale comes from the rows it has. ``block_size=None`` means one scale for the tensor.
+
+Non-finite inputs are defined, not silent: a block that holds a NaN or +-Inf gets a NaN or
+Inf scale, and every element of that block dequantizes to NaN, so attention over it yields
+NaN in the affected outputs rather than a finite wrong answer.
+
+The cast rounds to nearest even and saturates finite values to +-448 (as the GPU's
+``cvt.rn.satfinite.e4m3x2.f32`` does), not to NaN.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+
+from .._validation import check_positive_int, check_tensor
+
+E4M3_MAX = 448.0
+_SCALE_FLOOR = torch.finfo(torch.float32).tiny
+INPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+class Fp8Tensor(NamedTuple):
+    """An e4m3 tensor with its descale factors: x ~= data.float() * scale (broadcast per block)."""
+
+    data: torch.Tensor
+    scale: torch.Tensor
+    block_size: Optional[int]
+
+
+def cast_e4m3(x: torch.Tensor) -> torch.Tensor:
+    """Round to e4m3 (nearest even), saturating finite values to +-448; NaN stays NaN, +-Inf -> NaN."""
+    finite = torch.isfinite(x)
+    clamped = torch.where(finite, x.clamp(-E4M3_MAX, E4M3_MAX), torch.full_like(x, float("nan")))
+    return clamped.to(torch.float8_e4m3fn)
+
+
+def block_amax(x: torch.Tensor, block_size: Optional[int]) -> torch.Tensor:
+    """amax of |x| per tensor (shape ()) or per (batch, head, block) (shape (B, H, nblocks)).
+
+    NaN propagates (torch.amax does); an Inf gives Inf.
+    """
+    a = x.abs().to(torch.float32)
+    if block_size is None:
+        return a.amax()
+    batch, seqlen, nheads, headdim = a.shape
+    nblocks = -(-seqlen // block_size)
+    pad = nblocks * block_size - seqlen
+    if pad:
+        # Zero rows never raise an amax of |x| >= 0, so padding cannot change a block's scale.
+        a = torch.nn.functional.pad(a, (0, 0, 0, 0, 0, pad))
+    a = a.view(batch, nblocks, block_size, nheads, headdim)
+    return a.amax(dim=(2, 4)).transpose(1, 2).contiguous()
+
+
+def expand_block_scale(scale: torch.Tensor, seqlen: int, block_size: Optional[int]) -> torch.Tensor:
+    """Descale factors broadcastable against (B, S, H, D): per-tensor as is, per-block as (B, S, H, 1)."""
+    if block_size is None:
+        return scale
+    per_row = scale.repeat_interleave(block_size, dim=2)[:, :, :seqlen]  # (B, H, S)
+    return per_row.transpose(1, 2).unsqueeze(-1)
+
+
+def _check_block_size(block_size: object) -> Optional[int]:
+    if block_size is None:
+        return None
+    return check_positive_int(block_size, "block_size")
+
+
+def quantize_e4m3(x: torch.Tensor, block_size: Optional[int] = None) -> Fp8Tensor:
+    """Quantize a (batch, seqlen, nheads, headdim) tensor to e4m3.
+
+    Args:
+        x: fp16/bf16/fp32/fp64 tensor in the flash_attn layout.
+        block_size: None for one scale per tensor; n for one scale per n sequence positions
+            per (batch, head). The last block may be shorter (no padding is needed).
+
+    Returns:
+        Fp8Tensor(data, scale, block_size) with x ~= data * scale.
+    """
+    check_tensor(x, "x", INPUT_DTYPES, ndim=4)
+    block_size = _check_block_size(block_size)
+    scale = (block_amax(x, block_size) / E4M3_MAX).clamp(min=_SCALE_FLOOR)
+    data = cast_e4m3(x.to(torch.float32) / expand_block_scale(scale, x.shape[1], block_size))
+    return Fp8Tensor(data, scale, block_size)
+
+
+def dequantize_e4m3(xq: Fp8Tensor) -> torch.Tensor:
+    """float32 values of a quantized tensor: data * scale, per block."""
+    if not isinstance(xq, Fp8Tensor):
+        raise TypeError(f"xq must be an Fp8Tensor (from quantize_e4m3), got {type(xq).__name__}")
+    check_tensor(xq.data, "xq.data", (torch.float8_e4m3fn,), ndim=4)
+    check_tensor(xq.scale, "xq.scale", (torch.float32,))
+    block_size = _check_block_size(xq.block_size)
+    batch, seqlen, nheads, _ = xq.data.shape
+    if block_size is None:
+        expected = ()
+    else:
+        expected = (batch, nheads, -(-seqlen // block_size))
+    if tuple(xq.scale.shape) != expected:
+        raise ValueError(f"xq.scale must have shape {expected} for data of shape {tuple(xq.data.shape)} "
+                         f"and block_size={block_size}, got {tuple(xq.scale.shape)}")
+    return xq.data.to(torch.float32) * expand_block_scale(xq.scale, seqlen, block_size)
+
+
+__all__ = ["E4M3_MAX", "Fp8Tensor", "cast_e4m3", "block_amax", "expand_block_scale",
+           "quantize_e4m3", "dequantize_e4m3"]
