@@ -1,0 +1,86 @@
+"""The accuracy checker: the outlier experiment, its findings, and its outputs (table, JSON, PNG)."""
+import json
+
+import pytest
+import torch
+
+from fa3.accuracy import (BASELINE, METHODS, AccuracyConfig, error_metrics, format_table, main,
+                          outlier_inputs, run)
+
+
+def test_outlier_inputs_follow_the_distribution():
+    config = AccuracyConfig(batch=4, seqlen=4096, nheads=4, hdim=64, outlier_rate=0.01, outlier_std=10.0,
+                            dtype="bf16", seed=3)
+    q, k, v = outlier_inputs(config, torch.device("cpu"))
+    assert q.dtype == torch.bfloat16 and q.shape == (4, 4096, 4, 64) and k.shape == v.shape
+    var = q.double().var().item()
+    assert var == pytest.approx(1 + 0.01 * 100, rel=0.05)  # N(0,1) + 1% of N(0,100)
+    plain = outlier_inputs(AccuracyConfig(seqlen=4096, hdim=64, outlier_rate=0.0), torch.device("cpu"))[0]
+    assert plain.double().var().item() == pytest.approx(1.0, rel=0.02)
+    again = outlier_inputs(config, torch.device("cpu"))[0]
+    assert torch.equal(q, again)
+    assert not torch.equal(q, outlier_inputs(AccuracyConfig(seed=4), torch.device("cpu"))[0])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_each_fp8_technique_lowers_error_on_outliers(seed):
+    """The property the FA3 paper reports (Table 3), on a CPU-sized problem."""
+    config = AccuracyConfig(seqlen=512, nheads=4, hdim=128, seed=seed)
+    rmse = {r.method: r.rmse for r in run([config], device="cpu", progress=False)}
+    per_tensor = rmse["fp8 per-tensor (emulated)"]
+    assert rmse["fp8 block quant (emulated)"] < per_tensor
+    assert rmse["fp8 hadamard (emulated)"] < 0.8 * per_tensor
+    assert rmse["fp8 block quant + hadamard (emulated)"] < 0.8 * per_tensor
+    assert rmse["fp8 block quant + hadamard (emulated)"] < 0.8 * rmse[BASELINE]
+    assert rmse["standard fp16"] < rmse["standard bf16"] < rmse[BASELINE]
+
+
+def test_records_and_table_cover_every_method():
+    configs = [AccuracyConfig(seqlen=64, nheads=2, hdim=64), AccuracyConfig(seqlen=64, nheads=2, hdim=64, causal=True)]
+    records = run(configs, device="cpu", progress=False)
+    assert len(records) == 2 * len(METHODS)
+    table = format_table(records)
+    for m in METHODS:
+        assert table.count(m.name) == 2
+    base = [r for r in records if r.method == BASELINE]
+    assert all(r.rmse_vs_baseline == 1.0 for r in base)
+    assert all(r.device == "cpu" and r.rmse > 0 for r in records)
+
+
+def test_error_metrics():
+    ref = torch.tensor([[1.0, -2.0], [0.5, 0.0]], dtype=torch.float64)
+    out = ref + torch.tensor([[0.1, 0.0], [0.0, -0.3]], dtype=torch.float64)
+    m = error_metrics(out, ref)
+    assert m["rmse"] == pytest.approx((0.1 ** 2 + 0.3 ** 2) ** 0.5 / 2)
+    assert m["max_abs_err"] == pytest.approx(0.3)
+    assert m["rel_err"] == pytest.approx((0.1 ** 2 + 0.3 ** 2) ** 0.5 / 5.25 ** 0.5)
+    out[0, 0] = float("nan")
+    nan = error_metrics(out, ref)
+    assert all(v != v for v in nan.values())  # NaN never passes as a small error
+
+
+def test_cli_writes_table_json_and_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    js, png = tmp_path / "acc.json", tmp_path / "acc.png"
+    rc = main(["--seqlen", "64", "100", "--hdim", "64", "--nheads", "2", "--nheads-kv", "1", "--causal",
+               "--device", "cpu", "--json", str(js), "--plot", str(png), "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "standard fp8 per-tensor" in out and "device: cpu" in out
+    data = json.loads(js.read_text())
+    assert len(data) == 2 * len(METHODS)
+    assert {"method", "kind", "config", "rmse", "max_abs_err", "rel_err", "date", "commit", "device"} <= set(data[0])
+    assert data[0]["config"]["causal"] is True and data[0]["config"]["nheads_kv"] == 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--hdim", "96"], "error: hdim must be a power of two (1, 2, 4, ..., 128, 256, ...), got 96"),
+    (["--nheads", "6", "--nheads-kv", "4"], "error: nheads (6) must be divisible by nheads_kv (4)"),
+    (["--outlier-rate", "2"], "error: outlier_rate must be in [0, 1], got 2.0"),
+    (["--seqlen", "0"], "error: seqlen must be >= 1, got 0"),
+    (["--device", "tpu"], "error: device must be 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
+])
+def test_cli_rejects_bad_options(argv, message, capsys):
+    assert main(argv + ["--no-progress"]) == 2
+    assert capsys.readouterr().err.strip() == message
