@@ -84,3 +84,30 @@ def test_cli_writes_table_json_and_plot(tmp_path, capsys):
 def test_cli_rejects_bad_options(argv, message, capsys):
     assert main(argv + ["--no-progress"]) == 2
     assert capsys.readouterr().err.strip() == message
+
+
+@pytest.mark.parametrize("kwargs,exc,message", [
+    ({"batch": 0}, ValueError, "batch must be >= 1, got 0"),
+    ({"nheads": 2.0}, TypeError, "nheads must be an int, got float"),
+    ({"seqlen_k": 0}, ValueError, "seqlen_k must be >= 1, got 0"),
+    ({"nheads_kv": 0}, ValueError, "nheads_kv must be >= 1, got 0"),
+    ({"outlier_std": -1.0}, ValueError, "outlier_std must be finite and >= 0, got -1.0"),
+    ({"outlier_std": float("inf")}, ValueError, "outlier_std must be finite and >= 0, got inf"),
+    ({"seed": -3}, ValueError, "seed must be >= 0, got -3"),
+    ({"dtype": "fp32"}, ValueError, "dtype must be one of fp16, bf16, got 'fp32'"),
+    ({"causal": "yes"}, TypeError, "causal must be a bool, got str"),
+])
+def test_config_rejects(kwargs, exc, message):
+    with pytest.raises(exc) as info:
+        AccuracyConfig(**kwargs)
+    assert str(info.value) == message
+
+
+def test_cuda_device_without_cuda_is_rejected():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from fa3.accuracy import resolve_device
+
+    with pytest.raises(ValueError) as info:
+        resolve_device("cuda")
+    assert str(info.value) == "device 'cuda' was asked for, but this PyTorch sees no CUDA device"

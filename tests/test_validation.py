@@ -68,3 +68,18 @@ def test_rejected_calls_leave_inputs_untouched_and_process_working(gen):
         attention_ref(q, OK, torch.zeros(1, 5, 2, 8))
     assert torch.equal(q, before)
     assert torch.isfinite(fa3.attention_ref(q, q, q)).all()
+
+
+def test_standard_attention_out_dtype_error():
+    with pytest.raises(ValueError) as info:
+        standard_attention(OK, OK, OK, dtype=torch.float16, out_dtype=torch.int32)
+    assert str(info.value) == ("out_dtype torch.int32 is not supported; allowed: torch.float16, torch.bfloat16, "
+                               "torch.float32, torch.float64")
+
+
+def test_smoke_alpha_type():
+    from fa3.smoke import scale_2d
+
+    with pytest.raises(TypeError) as info:
+        scale_2d(torch.zeros(2, 2), "2")
+    assert str(info.value) == "alpha must be a float, got str"
