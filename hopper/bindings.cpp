@@ -5,9 +5,11 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <tuple>
 
 #include "device_info.h"
 #include "errors.h"
+#include "flash_params.h"
 #include "smoke_kernel.h"
 
 namespace py = pybind11;
@@ -20,6 +22,40 @@ T* as_ptr(std::uintptr_t address) {
 }
 
 void* as_stream(std::uintptr_t handle) { return reinterpret_cast<void*>(handle); }
+
+fa3::Strides3 as_strides(const std::tuple<int64_t, int64_t, int64_t>& s) {
+  return {std::get<0>(s), std::get<1>(s), std::get<2>(s)};
+}
+
+using StrideTuple = std::tuple<int64_t, int64_t, int64_t>;
+
+void fwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o, std::uintptr_t lse,
+         StrideTuple q_stride, StrideTuple k_stride, StrideTuple v_stride, StrideTuple o_stride, int batch,
+         int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim, float softmax_scale, bool causal,
+         int dtype, std::uintptr_t stream) {
+  FA3_CHECK_ARG(dtype == 0 || dtype == 1, "dtype must be 0 (fp16) or 1 (bf16), got " << dtype);
+  fa3::FwdParams p{};
+  p.q = as_ptr<const void>(q);
+  p.k = as_ptr<const void>(k);
+  p.v = as_ptr<const void>(v);
+  p.o = as_ptr<void>(o);
+  p.lse = as_ptr<float>(lse);
+  p.q_stride = as_strides(q_stride);
+  p.k_stride = as_strides(k_stride);
+  p.v_stride = as_strides(v_stride);
+  p.o_stride = as_strides(o_stride);
+  p.batch = batch;
+  p.seqlen_q = seqlen_q;
+  p.seqlen_k = seqlen_k;
+  p.nheads = nheads;
+  p.nheads_kv = nheads_kv;
+  p.headdim = headdim;
+  p.softmax_scale = softmax_scale;
+  p.softmax_scale_log2 = softmax_scale * 1.4426950408889634f;  // log2(e)
+  p.causal = causal;
+  p.dtype = static_cast<fa3::Dtype>(dtype);
+  fa3::run_fwd(p, as_stream(stream));
+}
 
 }  // namespace
 
@@ -66,6 +102,12 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("x"), py::arg("y"), py::arg("rows"), py::arg("cols"), py::arg("ldx"), py::arg("ldy"),
      py::arg("alpha"), py::arg("stream"),
      "Smoke-test CuTe kernel: y = alpha * x for fp32 row-major matrices (device pointers).");
+
+  m.def("fwd", &fwd, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("o"), py::arg("lse"),
+        py::arg("q_stride"), py::arg("k_stride"), py::arg("v_stride"), py::arg("o_stride"), py::arg("batch"),
+        py::arg("seqlen_q"), py::arg("seqlen_k"), py::arg("nheads"), py::arg("nheads_kv"), py::arg("headdim"),
+        py::arg("softmax_scale"), py::arg("causal"), py::arg("dtype"), py::arg("stream"),
+        "Attention forward (device pointers; strides (batch, row, head) in elements; dtype 0 fp16, 1 bf16).");
 
   m.def("arch_probe", [](std::uintptr_t out, std::uintptr_t stream) {
     fa3::launch_arch_probe(as_ptr<int32_t>(out), as_stream(stream));

@@ -83,3 +83,38 @@ def test_smoke_alpha_type():
     with pytest.raises(TypeError) as info:
         scale_2d(torch.zeros(2, 2), "2")
     assert str(info.value) == "alpha must be a float, got str"
+
+
+def _h(*shape, dtype=torch.float16):
+    return torch.zeros(*shape, dtype=dtype)
+
+
+@pytest.mark.parametrize("args,kwargs,exc,message", [
+    ((_h(1, 8, 2, 64, dtype=torch.float32), _h(1, 8, 2, 64), _h(1, 8, 2, 64)), {}, TypeError,
+     "q has dtype torch.float32; allowed: torch.float16, torch.bfloat16"),
+    ((_h(1, 8, 2, 64), _h(1, 8, 2, 64, dtype=torch.bfloat16), _h(1, 8, 2, 64)), {}, TypeError,
+     "q, k and v must have the same dtype, got q torch.float16, k torch.bfloat16, v torch.float16"),
+    ((_h(1, 8, 2, 96), _h(1, 8, 2, 96), _h(1, 8, 2, 96)), {}, ValueError,
+     "head dim 96 is not supported; allowed: 64, 128, 256"),
+    ((_h(1, 8, 2, 64, 2)[..., 0], _h(1, 8, 2, 64), _h(1, 8, 2, 64)), {}, ValueError,
+     "q must have a contiguous last dim (stride 1), got strides (2048, 256, 128, 2)"),
+    ((_h(1, 8, 2, 68)[..., :64], _h(1, 8, 2, 64), _h(1, 8, 2, 64)), {}, ValueError,
+     "q's nheads stride must be a multiple of 8 elements (16 bytes), got strides (1088, 136, 68, 1)"),
+    ((_h(1, 8, 2, 64), _h(1, 8, 2, 64), _h(1, 8, 2, 64)), {}, ValueError,
+     "q, k and v must be CUDA tensors on a Hopper GPU, got tensors on cpu"),
+    ((_h(1, 8, 2, 64), _h(1, 8, 2, 64), _h(1, 8, 2, 64)), {"causal": None}, ValueError,
+     "q, k and v must be CUDA tensors on a Hopper GPU, got tensors on cpu"),
+    ((_h(1, 8, 3, 64), _h(1, 8, 2, 64), _h(1, 8, 2, 64)), {}, ValueError,
+     "nheads of q (3) must be divisible by nheads of k and v (2)"),
+])
+def test_flash_attn_func_rejects(args, kwargs, exc, message):
+    with pytest.raises(exc) as info:
+        fa3.flash_attn_func(*args, **kwargs)
+    assert str(info.value) == message
+
+
+def test_flash_attn_func_flag_and_scale_errors_on_meta():
+    m = torch.empty(1, 8, 2, 64, dtype=torch.float16, device="meta")
+    with pytest.raises(ValueError) as info:
+        fa3.flash_attn_func(m, m, m)
+    assert str(info.value) == "q, k and v must be CUDA tensors on a Hopper GPU, got tensors on meta"

@@ -1,0 +1,12 @@
+// Declaration of the forward kernels built by instantiations/*.cu, in plain C++ so the
+// dispatcher can call them without seeing CuTe.
+#pragma once
+
+#include "flash_params.h"
+
+namespace fa3 {
+
+template <Dtype kDtype, int kHeadDim, bool kCausal>
+void run_fwd_instance(FwdParams const& params, void* stream);
+
+}  // namespace fa3

@@ -1,0 +1,82 @@
+// The forward kernel: assigns warp roles (one producer warpgroup, consumer warpgroups), sets
+// their register budgets, wires the K/V pipelines and the Q barrier, and runs the mainloop and
+// epilogue collectives on the tile the scheduler gives.
+#pragma once
+
+#include <cute/tensor.hpp>
+#include <cutlass/arch/reg_reconfig.h>
+#include <cutlass/pipeline/pipeline.hpp>
+
+#include "softmax.hpp"
+
+namespace fa3 {
+
+template <class Traits, class Mainloop, class Epilogue, class Scheduler>
+struct FlashFwdKernelSm90 {
+  static constexpr int kThreads = Traits::kThreads;
+  using Pipeline = typename Mainloop::Pipeline;
+
+  struct SharedStorage {
+    typename Mainloop::SharedStorage mainloop;
+    alignas(16) typename Pipeline::SharedStorage pipeline_k;
+    alignas(16) typename Pipeline::SharedStorage pipeline_v;
+    alignas(16) cutlass::arch::ClusterTransactionBarrier barrier_q;
+  };
+  static constexpr int kSharedStorageSize = sizeof(SharedStorage);
+
+  struct Params {
+    typename Mainloop::Params mainloop;
+    typename Epilogue::Params epilogue;
+    typename Scheduler::Params scheduler;
+  };
+
+  CUTLASS_DEVICE void operator()(Params const& params, char* smem_buf) const {
+    using namespace cute;
+    SharedStorage& smem = *reinterpret_cast<SharedStorage*>(smem_buf);
+    int const warp_group = cutlass::canonical_warp_group_idx();
+    int const warp_in_group = cutlass::canonical_warp_idx_sync() % 4;
+    bool const elected = cute::elect_one_sync();
+    Mainloop mainloop;
+
+    if (warp_group == 0 && warp_in_group == 0 && elected) {
+      Mainloop::prefetch_tma_descriptors(params.mainloop);
+      smem.barrier_q.init(1);  // one arrival: the producer thread, plus Q's transaction bytes
+    }
+    typename Pipeline::Params pipeline_params;
+    pipeline_params.transaction_bytes = Mainloop::kTmaBytesKV;
+    pipeline_params.role = warp_group == 0 ? Pipeline::ThreadCategory::Producer : Pipeline::ThreadCategory::Consumer;
+    pipeline_params.is_leader = threadIdx.x == 0;  // the producer thread elected below
+    pipeline_params.num_consumers = Traits::kConsumerThreads;
+    Pipeline pipeline_k(smem.pipeline_k, pipeline_params, Shape<_1, _1, _1>{});
+    Pipeline pipeline_v(smem.pipeline_v, pipeline_params, Shape<_1, _1, _1>{});
+    __syncthreads();  // barriers initialized before anyone waits on them
+
+    typename Scheduler::Tile tile = Scheduler::tile(params.scheduler);
+    if (warp_group == 0) {
+      cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegs>();
+      if (warp_in_group == 0 && elected) {
+        auto write = cutlass::make_producer_start_state<Pipeline>();
+        mainloop.load(params.mainloop, pipeline_k, pipeline_v, write, smem.mainloop, smem.barrier_q, tile.m_block,
+                      tile.bidh, tile.bidb);
+      }
+    } else {
+      cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();
+      int const thread_idx = int(threadIdx.x) - 128;
+      typename Mainloop::PipelineState read;
+      typename Traits::TiledMmaPV mma_pv;
+      Tensor tOrO = partition_fragment_C(mma_pv, select<0, 2>(typename Traits::TileShape{}));
+      OnlineSoftmax<2 * size<1>(decltype(tOrO){})> softmax(params.mainloop.scale_log2);
+      mainloop.mma(params.mainloop, pipeline_k, pipeline_v, read, tOrO, softmax, thread_idx, smem.mainloop,
+                   smem.barrier_q, tile.m_block);
+      Epilogue{}.store(params.epilogue, tOrO, softmax, thread_idx, tile.m_block, tile.bidh, tile.bidb);
+    }
+  }
+};
+
+template <class Kernel>
+__global__ void __launch_bounds__(Kernel::kThreads, 1) flash_fwd_kernel(CUTE_GRID_CONSTANT typename Kernel::Params const params) {
+  extern __shared__ char smem[];
+  Kernel{}(params, smem);
+}
+
+}  // namespace fa3

@@ -1,0 +1,48 @@
+// Host launcher of the forward kernel for one (element type, head dim, causal): picks the
+// tile, builds the collectives' parameters (TMA descriptors included) and launches.
+#pragma once
+
+#include <cutlass/numeric_types.h>
+
+#include "cuda_check.h"
+#include "epilogue_fwd_sm90.hpp"
+#include "flash_fwd_instances.h"
+#include "flash_fwd_kernel_sm90.hpp"
+#include "kernel_traits.h"
+#include "mainloop_fwd_sm90.hpp"
+#include "tile_scheduler.hpp"
+#include "tile_size.h"
+
+namespace fa3 {
+
+template <Dtype kDtype> struct CutlassElement;
+template <> struct CutlassElement<Dtype::kFloat16> { using type = cutlass::half_t; };
+template <> struct CutlassElement<Dtype::kBFloat16> { using type = cutlass::bfloat16_t; };
+
+template <Dtype kDtype, int kHeadDim, bool kCausal>
+void run_fwd_instance(FwdParams const& params, void* stream) {
+  using Element = typename CutlassElement<kDtype>::type;
+  constexpr FwdTileSize kTile = fwd_tile_size(kHeadDim);
+  using Traits = FwdKernelTraits<Element, kHeadDim, kTile.block_m, kTile.block_n, kTile.stages>;
+  using Mainloop = MainloopFwdSm90<Traits, kCausal>;
+  using Epilogue = EpilogueFwdSm90<Traits>;
+  using Scheduler = SingleTileScheduler;
+  using Kernel = FlashFwdKernelSm90<Traits, Mainloop, Epilogue, Scheduler>;
+
+  typename Kernel::Params kernel_params{Mainloop::to_underlying_arguments(params),
+                                        Epilogue::to_underlying_arguments(params),
+                                        Scheduler::to_underlying_arguments(params, kTile.block_m)};
+  auto kernel = flash_fwd_kernel<Kernel>;
+  constexpr int kSmem = Kernel::kSharedStorageSize;
+  FA3_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  kernel<<<Scheduler::grid(kernel_params.scheduler), Kernel::kThreads, kSmem, static_cast<cudaStream_t>(stream)>>>(
+      kernel_params);
+  FA3_CHECK_LAUNCH();
+}
+
+}  // namespace fa3
+
+// One line per explicit instantiation file: both mask variants of one (dtype, head dim).
+#define FA3_INSTANTIATE_FWD(DTYPE, HEADDIM)                                                        \
+  template void fa3::run_fwd_instance<fa3::Dtype::DTYPE, HEADDIM, false>(fa3::FwdParams const&, void*); \
+  template void fa3::run_fwd_instance<fa3::Dtype::DTYPE, HEADDIM, true>(fa3::FwdParams const&, void*);

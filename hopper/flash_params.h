@@ -1,0 +1,39 @@
+// The one contract between the binding and the kernels: pointers, element strides, sizes,
+// scales and flags of a forward attention call. Plain C++ (no CuTe, no CUDA headers).
+#pragma once
+
+#include <cstdint>
+
+namespace fa3 {
+
+enum class Dtype : int { kFloat16 = 0, kBFloat16 = 1 };
+
+// Strides of a (batch, seqlen, heads, headdim) tensor, in elements; headdim's stride is 1.
+struct Strides3 {
+  int64_t batch;
+  int64_t row;
+  int64_t head;
+};
+
+struct FwdParams {
+  const void* q;  // (batch, seqlen_q, nheads, headdim)
+  const void* k;  // (batch, seqlen_k, nheads_kv, headdim)
+  const void* v;  // (batch, seqlen_k, nheads_kv, headdim)
+  void* o;        // (batch, seqlen_q, nheads, headdim), same dtype as q
+  float* lse;     // (batch, nheads, seqlen_q), contiguous
+  Strides3 q_stride, k_stride, v_stride, o_stride;
+  int batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim;
+  float softmax_scale;       // applied to QK^T
+  float softmax_scale_log2;  // softmax_scale * log2(e): the kernel works with exp2
+  bool causal;               // bottom-right aligned
+  Dtype dtype;
+};
+
+// Checks params (throws std::invalid_argument naming the field) and launches the kernel for
+// (dtype, headdim, causal) on `stream` (a cudaStream_t).
+void run_fwd(const FwdParams& params, void* stream);
+
+// The head dims with a compiled kernel, for Python to report.
+constexpr int kSupportedHeadDims[] = {64, 128, 256};
+
+}  // namespace fa3

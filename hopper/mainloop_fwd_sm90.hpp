@@ -1,0 +1,170 @@
+// Forward mainloop, split as a CUTLASS collective: the producer's TMA loads (Q once, K and V
+// through a kStages-deep ring of shared-memory buffers, each guarded by a PipelineTmaAsync)
+// and the consumers' math (S = Q K^T, mask, online softmax, O += P V) over the key tiles.
+// Key tiles are visited from the last to the first, so the tiles that need a mask come first.
+#pragma once
+
+#include <cute/tensor.hpp>
+#include <cutlass/arch/barrier.h>
+#include <cutlass/pipeline/pipeline.hpp>
+
+#include "flash_params.h"
+#include "mask.hpp"
+#include "softmax.hpp"
+#include "wgmma_utils.hpp"
+
+namespace fa3 {
+
+template <class Traits, bool kCausal>
+struct MainloopFwdSm90 {
+  using Element = typename Traits::Element;
+  using TileShape = typename Traits::TileShape;
+  static constexpr int kBlockM = Traits::kBlockM;
+  static constexpr int kBlockN = Traits::kBlockN;
+  static constexpr int kStages = Traits::kStages;
+  using SmemLayoutQ = typename Traits::SmemLayoutQ;
+  using SmemLayoutKV = typename Traits::SmemLayoutKV;
+  using SmemLayoutVt = typename Traits::SmemLayoutVt;
+  using Mask = FwdMask<kBlockM, kBlockN, kCausal>;
+
+  // Global tensors as TMA sees them: (seqlen, headdim, heads, batch), head dim contiguous.
+  using ShapeQKV = cute::Shape<int32_t, int32_t, int32_t, int32_t>;
+  using StrideQKV = cute::Stride<int64_t, cute::_1, int64_t, int64_t>;
+  using GmemTensor = decltype(cute::make_tensor(cute::make_gmem_ptr(static_cast<Element const*>(nullptr)),
+                                                ShapeQKV{}, StrideQKV{}));
+  using TmaQ = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensor{}, SmemLayoutQ{},
+                                            cute::select<0, 2>(TileShape{}), cute::_1{}));
+  using TmaKV = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensor{},
+                                             cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}),
+                                             cute::_1{}));
+
+  using Pipeline = cutlass::PipelineTmaAsync<kStages>;
+  using PipelineState = cutlass::PipelineState<kStages>;
+  static constexpr uint32_t kTmaBytesQ = cute::size(SmemLayoutQ{}) * sizeof(Element);
+  static constexpr uint32_t kTmaBytesKV = cute::size(cute::take<0, 2>(SmemLayoutKV{})) * sizeof(Element);
+
+  struct SharedStorage {
+    // 1024-byte alignment: the 128-byte swizzle repeats every 8 rows of 128 bytes.
+    cute::array_aligned<Element, cute::cosize_v<SmemLayoutQ>, 1024> q;
+    cute::array_aligned<Element, cute::cosize_v<SmemLayoutKV>, 1024> k;
+    cute::array_aligned<Element, cute::cosize_v<SmemLayoutKV>, 1024> v;
+  };
+
+  struct Params {
+    ShapeQKV shape_q;
+    ShapeQKV shape_kv;
+    TmaQ tma_q;
+    TmaKV tma_k;
+    TmaKV tma_v;
+    Mask mask;
+    int group_size;  // query heads per key/value head
+    float scale_log2;
+  };
+
+  static GmemTensor gmem_tensor(void const* ptr, ShapeQKV const& shape, Strides3 const& s) {
+    return cute::make_tensor(cute::make_gmem_ptr(static_cast<Element const*>(ptr)), shape,
+                             cute::make_stride(s.row, cute::_1{}, s.head, s.batch));
+  }
+
+  static Params to_underlying_arguments(FwdParams const& p) {
+    ShapeQKV shape_q = cute::make_shape(p.seqlen_q, p.headdim, p.nheads, p.batch);
+    ShapeQKV shape_kv = cute::make_shape(p.seqlen_k, p.headdim, p.nheads_kv, p.batch);
+    auto tma_q = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, gmem_tensor(p.q, shape_q, p.q_stride), SmemLayoutQ{},
+                                     cute::select<0, 2>(TileShape{}), cute::_1{});
+    auto tma_k = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, gmem_tensor(p.k, shape_kv, p.k_stride),
+                                     cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}), cute::_1{});
+    auto tma_v = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, gmem_tensor(p.v, shape_kv, p.v_stride),
+                                     cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}), cute::_1{});
+    return {shape_q, shape_kv, tma_q, tma_k, tma_v, Mask{p.seqlen_q, p.seqlen_k}, p.nheads / p.nheads_kv,
+            p.softmax_scale_log2};
+  }
+
+  CUTLASS_DEVICE static void prefetch_tma_descriptors(Params const& params) {
+    cute::prefetch_tma_descriptor(params.tma_q.get_tma_descriptor());
+    cute::prefetch_tma_descriptor(params.tma_k.get_tma_descriptor());
+    cute::prefetch_tma_descriptor(params.tma_v.get_tma_descriptor());
+  }
+
+  // Producer, one thread: Q, then K and V of every key tile the query tile sees.
+  CUTLASS_DEVICE void load(Params const& params, Pipeline& pipeline_k, Pipeline& pipeline_v, PipelineState& write,
+                           SharedStorage& smem, cutlass::arch::ClusterTransactionBarrier& barrier_q, int m_block,
+                           int bidh, int bidb) const {
+    using namespace cute;
+    int n_block_max = params.mask.n_block_max(m_block);
+    if (n_block_max <= 0) return;
+    Tensor mQ = params.tma_q.get_tma_tensor(params.shape_q);
+    Tensor mK = params.tma_k.get_tma_tensor(params.shape_kv);
+    Tensor mV = params.tma_v.get_tma_tensor(params.shape_kv);
+    int bidh_kv = bidh / params.group_size;  // GQA/MQA: query head h reads key/value head h / group
+    Tensor gQ = local_tile(mQ(_, _, bidh, bidb), select<0, 2>(TileShape{}), make_coord(m_block, _0{}));
+    Tensor gK = local_tile(mK(_, _, bidh_kv, bidb), select<1, 2>(TileShape{}), make_coord(_, _0{}));
+    Tensor gV = local_tile(mV(_, _, bidh_kv, bidb), select<1, 2>(TileShape{}), make_coord(_, _0{}));
+    Tensor sQ = make_tensor(make_smem_ptr(smem.q.data()), SmemLayoutQ{});
+    Tensor sK = make_tensor(make_smem_ptr(smem.k.data()), SmemLayoutKV{});
+    Tensor sV = make_tensor(make_smem_ptr(smem.v.data()), SmemLayoutKV{});
+    auto [tQgQ, tQsQ] = tma_partition(params.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
+    auto [tKgK, tKsK] = tma_partition(params.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
+    auto [tVgV, tVsV] = tma_partition(params.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
+
+    barrier_q.arrive_and_expect_tx(kTmaBytesQ);
+    copy(params.tma_q.with(reinterpret_cast<cutlass::arch::ClusterTransactionBarrier::ValueType&>(barrier_q), 0),
+         tQgQ, tQsQ);
+    for (int n_block = n_block_max - 1; n_block >= 0; --n_block) {
+      pipeline_k.producer_acquire(write);
+      copy(params.tma_k.with(*pipeline_k.producer_get_barrier(write), 0), tKgK(_, n_block), tKsK(_, write.index()));
+      pipeline_v.producer_acquire(write);
+      copy(params.tma_v.with(*pipeline_v.producer_get_barrier(write), 0), tVgV(_, n_block), tVsV(_, write.index()));
+      ++write;
+    }
+  }
+
+  // Consumers: accumulate O (unnormalized) and the softmax statistics for query tile m_block.
+  // Returns how many key tiles were visited (0: every row of the tile sees no key).
+  template <class FragO, class Softmax>
+  CUTLASS_DEVICE int mma(Params const& params, Pipeline& pipeline_k, Pipeline& pipeline_v, PipelineState& read,
+                         FragO& tOrO, Softmax& softmax, int thread_idx, SharedStorage& smem,
+                         cutlass::arch::ClusterTransactionBarrier& barrier_q, int m_block) const {
+    using namespace cute;
+    int n_block_max = params.mask.n_block_max(m_block);
+    clear(tOrO);
+    if (n_block_max <= 0) return 0;
+    Tensor sQ = make_tensor(make_smem_ptr(smem.q.data()), SmemLayoutQ{});
+    Tensor sK = make_tensor(make_smem_ptr(smem.k.data()), SmemLayoutKV{});
+    Tensor sVt = make_tensor(make_smem_ptr(smem.v.data()), SmemLayoutVt{});
+    typename Traits::TiledMmaQK mma_qk;
+    typename Traits::TiledMmaPV mma_pv;
+    auto thr_qk = mma_qk.get_thread_slice(thread_idx);
+    auto thr_pv = mma_pv.get_thread_slice(thread_idx);
+    Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+    Tensor tSrK = thr_qk.partition_fragment_B(sK);
+    Tensor tOrV = thr_pv.partition_fragment_B(sVt);
+    Tensor tSrS = partition_fragment_C(mma_qk, select<0, 1>(TileShape{}));
+    Tensor tScS = thr_qk.partition_C(make_identity_tensor(select<0, 1>(TileShape{})));  // (row, col) of each score
+    Tensor scores = make_tensor(tSrS.data(), acc_rowcol(tSrS.layout()));
+    Tensor o_rows = make_tensor(tOrO.data(), acc_rowcol(tOrO.layout()));
+    constexpr int kRows = decltype(size<0>(scores))::value;
+    float o_scale[kRows];
+
+    barrier_q.wait(0);
+    for (int n_block = n_block_max - 1; n_block >= 0; --n_block) {
+      pipeline_k.consumer_wait(read);
+      warpgroup_gemm</*zero_init=*/true, /*wait=*/0>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
+      pipeline_k.consumer_release(read);
+      if (params.mask.needs_mask(m_block, n_block)) params.mask.apply(tSrS, tScS, m_block, n_block);
+      softmax.step(scores, o_scale);
+      scale_rows(o_rows, o_scale);
+      // P in the input precision, in the register layout the PV WGMMA reads as its A operand.
+      Tensor rP = make_tensor_like<Element>(tSrS);
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
+      Tensor tOrP = make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
+      pipeline_v.consumer_wait(read);
+      warpgroup_gemm</*zero_init=*/false, /*wait=*/0>(mma_pv, tOrP, tOrV(_, _, _, read.index()), tOrO);
+      pipeline_v.consumer_release(read);
+      ++read;
+    }
+    return n_block_max;
+  }
+};
+
+}  // namespace fa3

@@ -1,0 +1,51 @@
+// Which keys a query tile sees, and the -inf masking of scores outside that set: the tail of
+// the key sequence and, when causal, keys after the query (bottom-right aligned: query i sees
+// key j iff j <= i + seqlen_k - seqlen_q). Only tiles that straddle a boundary are masked.
+#pragma once
+
+#include <cute/tensor.hpp>
+
+namespace fa3 {
+
+template <int kBlockM, int kBlockN, bool kCausal>
+struct FwdMask {
+  int seqlen_q;
+  int seqlen_k;
+
+  // Key tiles [0, n_block_max) hold every key some row of query tile m_block sees.
+  CUTLASS_DEVICE int n_block_max(int m_block) const {
+    int n_max = (seqlen_k + kBlockN - 1) / kBlockN;
+    if constexpr (kCausal) {
+      int last_row = min((m_block + 1) * kBlockM, seqlen_q) - 1;
+      int last_key = last_row + seqlen_k - seqlen_q;  // the last key that row sees
+      n_max = min(n_max, last_key < 0 ? 0 : last_key / kBlockN + 1);
+    }
+    return n_max;
+  }
+
+  // Does key tile n_block hold a key that some row of the query tile must not see?
+  CUTLASS_DEVICE bool needs_mask(int m_block, int n_block) const {
+    int last_key = (n_block + 1) * kBlockN - 1;
+    bool tail = last_key >= seqlen_k;
+    if constexpr (kCausal) {
+      return tail || last_key > m_block * kBlockM + seqlen_k - seqlen_q;
+    }
+    return tail;
+  }
+
+  // scores and coords are (rows, cols) views of the same accumulator: the score and its
+  // (row, col) inside the tile.
+  template <class Scores, class Coords>
+  CUTLASS_DEVICE void apply(Scores& scores, Coords const& coords, int m_block, int n_block) const {
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < cute::size(scores); ++i) {
+      int row = m_block * kBlockM + int(cute::get<0>(coords(i)));
+      int col = n_block * kBlockN + int(cute::get<1>(coords(i)));
+      bool hidden = col >= seqlen_k;
+      if constexpr (kCausal) hidden = hidden || col > row + seqlen_k - seqlen_q;
+      if (hidden) scores(i) = -INFINITY;
+    }
+  }
+};
+
+}  // namespace fa3

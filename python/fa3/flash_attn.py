@@ -1,0 +1,105 @@
+"""fa3.flash_attn_func: the fp16/bf16 forward kernel from PyTorch.
+
+Registered as the torch.library custom op ``fa3::fwd`` with a fake (meta) implementation, so
+it runs under ``torch.compile(fullgraph=True)`` without graph breaks. Validation that needs
+only tensor metadata happens in ``flash_attn_func`` (it traces); checks that need real
+pointers or the GPU (alignment, Hopper) happen in the op's implementation.
+"""
+
+from typing import Optional, Tuple, Union
+
+import torch
+
+from ._ext import require_hopper
+from ._validation import AttentionShape, check_bool, check_qkv, check_softmax_scale
+
+KERNEL_DTYPES = (torch.float16, torch.bfloat16)
+HEAD_DIMS = (64, 128, 256)
+_DTYPE_CODES = {torch.float16: 0, torch.bfloat16: 1}  # fa3::Dtype in hopper/flash_params.h
+_TMA_ALIGN_BYTES = 16  # TMA needs 16-byte aligned base addresses and strides
+
+
+def _check_layout(x: torch.Tensor, name: str) -> None:
+    """Metadata-only checks (safe while tracing): contiguous head dim, 16-byte strides."""
+    if x.stride(-1) != 1:
+        raise ValueError(f"{name} must have a contiguous last dim (stride 1), got strides {tuple(x.stride())}")
+    elems = _TMA_ALIGN_BYTES // x.element_size()
+    for dim, label in ((0, "batch"), (1, "seqlen"), (2, "nheads")):
+        if x.shape[dim] > 1 and x.stride(dim) % elems:
+            raise ValueError(f"{name}'s {label} stride must be a multiple of {elems} elements (16 bytes), "
+                             f"got strides {tuple(x.stride())}")
+
+
+def _check_alignment(x: torch.Tensor, name: str) -> None:
+    if x.data_ptr() % _TMA_ALIGN_BYTES:
+        raise ValueError(f"{name} must start at a 16-byte aligned address, got {x.data_ptr():#x} "
+                         f"(a view at an odd offset; use .contiguous() or .clone())")
+
+
+def _strides(x: torch.Tensor) -> Tuple[int, int, int]:
+    return x.stride(0), x.stride(1), x.stride(2)
+
+
+@torch.library.custom_op("fa3::fwd", mutates_args=(), device_types="cuda")
+def _fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: float,
+         causal: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    ext = require_hopper(q.device, "fa3.flash_attn_func")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        _check_alignment(x, name)
+    batch, seqlen_q, nheads, headdim = q.shape
+    out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    lse = torch.empty((batch, nheads, seqlen_q), dtype=torch.float32, device=q.device)
+    with torch.cuda.device(q.device):
+        ext.fwd(q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(),
+                _strides(q), _strides(k), _strides(v), _strides(out),
+                batch, seqlen_q, k.shape[1], nheads, k.shape[2], headdim,
+                softmax_scale, causal, _DTYPE_CODES[q.dtype], torch.cuda.current_stream().cuda_stream)
+    return out, lse
+
+
+@_fwd.register_fake
+def _fwd_fake(q, k, v, softmax_scale, causal):
+    batch, seqlen_q, nheads, _ = q.shape
+    return torch.empty_like(q, memory_format=torch.contiguous_format), \
+        q.new_empty((batch, nheads, seqlen_q), dtype=torch.float32)
+
+
+def check_fwd_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> AttentionShape:
+    """Everything about q, k, v that the kernel needs, checked from metadata alone."""
+    shape = check_qkv(q, k, v, KERNEL_DTYPES)
+    if shape.headdim not in HEAD_DIMS:
+        raise ValueError(f"head dim {shape.headdim} is not supported; allowed: {', '.join(map(str, HEAD_DIMS))}")
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        _check_layout(x, name)
+    if q.device.type != "cuda":
+        raise ValueError(f"q, k and v must be CUDA tensors on a Hopper GPU, got tensors on {q.device}")
+    return shape
+
+
+def flash_attn_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: Optional[float] = None,
+                    causal: bool = False, return_lse: bool = False
+                    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+    """Attention forward on Hopper, in the layout and conventions of flash_attn_func.
+
+    Args:
+        q: (batch, seqlen_q, nheads, headdim), fp16 or bf16, CUDA.
+        k, v: (batch, seqlen_k, nheads_kv, headdim), same dtype; nheads % nheads_kv == 0.
+            Head dims 64, 128, 256; any seqlens >= 1; any strides with a contiguous last dim
+            that are multiples of 16 bytes, on 16-byte aligned data (TMA's rules).
+        softmax_scale: scale of QK^T, default headdim**-0.5.
+        causal: causal mask aligned to the bottom-right corner (as FlashAttention >= 2.1).
+        return_lse: also return the log-sum-exp, fp32, natural log, (batch, nheads, seqlen_q).
+            Rows that see no key give O = 0 and LSE = -inf.
+
+    Returns:
+        O (batch, seqlen_q, nheads, headdim) in q's dtype; with ``return_lse``, (O, LSE).
+    """
+    shape = check_fwd_inputs(q, k, v)
+    scale = check_softmax_scale(softmax_scale, shape.headdim)
+    check_bool(causal, "causal")
+    check_bool(return_lse, "return_lse")
+    out, lse = _fwd(q, k, v, scale, causal)
+    return (out, lse) if return_lse else out
+
+
+__all__ = ["flash_attn_func", "HEAD_DIMS", "KERNEL_DTYPES"]
