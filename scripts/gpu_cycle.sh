@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The whole device cycle on a Hopper machine, one command: build fa3 with all cores, run every
-# test (the GPU tier included), the smoke kernels under compute-sanitizer, and the accuracy
-# report. Logs go to $OUT (the device tool's output folder) or ./.fa3_out.
+# The whole device cycle on a Hopper machine, one command: build fa3 with all cores, check the
+# SASS, run every test (the GPU tier included), compute-sanitizer (memcheck, racecheck) on the
+# smoke and attention kernels, the accuracy report and the forward benchmark. Everything printed
+# goes to $OUT/cycle.log; JSON and PNG results to $OUT (the device tool's output folder, at most
+# 8 files come back) or ./.fa3_out.
 #
-# With the device tool, from the repo root (the machine has no internet, so the CUTLASS wheel
-# travels in .whl/, see README "Development"):
-#   run(command="bash scripts/gpu_cycle.sh", carry=[".whl"])
+# With the device tool, from the repo root (no internet there: the CUTLASS wheel travels in .whl/):
+#   run(command="FA3_COMMIT=<short sha> bash scripts/gpu_cycle.sh", carry=[".whl"])
+# FA3_BENCH=0 skips the benchmark.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/.fa3_out}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
+exec > >(tee "$OUT/cycle.log") 2>&1
 status=0
 step() { echo; echo "=== $* ==="; }
 
@@ -18,41 +21,56 @@ if compgen -G ".whl/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-
 # The CUDA image sets CXX=/opt/gcc/bin/g++, a wrapper that links libstdc++ statically into the
 # module; a C++ exception thrown by the extension (every argument check) then kills the process
 # with SIGSEGV. The system g++ links it dynamically, as any normal toolchain does.
 if [ -x /usr/bin/g++ ]; then export CC=/usr/bin/gcc CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++; fi
 
 step "GPU"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv
 
 step "build (pip install, 16 jobs)"
 start=$(date +%s)
 CMAKE_BUILD_PARALLEL_LEVEL=16 python3 -m pip install --no-build-isolation --no-deps -v . \
   -C cmake.define.FA3_PTXAS_VERBOSE=ON > "$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
 echo "build took $(( $(date +%s) - start )) s"
-grep -E "C7510|spill" "$OUT/build.log" | grep -v " 0 bytes spill" | sort -u | head -20 || true
 so=$(python3 -c "import importlib.util as u; print(u.find_spec('fa3._C').origin)")
 ldd "$so" | grep -q libstdc++ || { echo "fa3._C has libstdc++ linked statically: C++ exceptions would crash; use the system g++"; exit 1; }
-python3 -m fa3 | tee "$OUT/features.txt"
+echo "ptxas: $(grep -c 'Compiling entry' "$OUT/build.log") kernels; registers: $(grep -o 'Used [0-9]* registers' "$OUT/build.log" | sort | uniq -c | tr '\n' ';')"
+if grep -qE "C7510|C7508" "$OUT/build.log" || grep -E "spill (stores|loads)" "$OUT/build.log" | grep -vq " 0 bytes spill stores, 0 bytes spill loads"; then
+  echo "ptxas: WARNING (serialized wgmma, ignored setmaxnreg or spills):"; grep -E "C75|spill" "$OUT/build.log" | grep -v " 0 bytes spill" | sort -u | head; status=1
+else
+  echo "ptxas: no spills, no C7510/C7508 warnings"
+fi
+echo "SASS: $(cuobjdump -sass "$so" | grep -c HGMMA) HGMMA, $(cuobjdump -sass "$so" | grep -cE '\bHMMA\b') HMMA, $(cuobjdump -sass "$so" | grep -cE 'LDL|STL') local-memory instructions"
+python3 -m fa3
 
 step "tests"
-python3 -m pytest -ra -q 2>&1 | tee "$OUT/pytest.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+python3 -m pytest -ra -q > "$OUT/pytest.log" 2>&1
+rc=$?
+tail -n 15 "$OUT/pytest.log"
+[ "$rc" -eq 0 ] || status=1
 
-step "smoke kernels under compute-sanitizer"
+step "compute-sanitizer"
 for tool in memcheck racecheck; do
-  compute-sanitizer --tool "$tool" --error-exitcode 9 python3 -m fa3 --smoke > "$OUT/sanitizer_$tool.log" 2>&1
-  rc=$?
-  echo "$tool: exit $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_$tool.log" | tail -n 1)"
-  [ "$rc" -eq 0 ] || status=1
+  for prog in "-m fa3 --smoke" "scripts/sanitizer_cases.py"; do
+    compute-sanitizer --tool "$tool" --error-exitcode 9 python3 $prog > /tmp/san.log 2>&1
+    rc=$?
+    echo "$tool $prog: exit $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log | tail -n 1)"
+    cat /tmp/san.log >> "$OUT/sanitizer.log"
+    [ "$rc" -eq 0 ] || status=1
+  done
 done
 
 step "accuracy (GPU)"
-python3 -m fa3.accuracy --no-progress --json "$OUT/accuracy.json" 2>&1 | tee "$OUT/accuracy.txt"
+python3 -m fa3.accuracy --no-progress --json "$OUT/accuracy.json"
+
+if [ "${FA3_BENCH:-1}" != 0 ]; then
+  step "benchmark (forward)"
+  python3 -m fa3.bench --no-progress --json "$OUT/bench_fwd.json" --plot "$OUT/bench_fwd.png" || status=1
+fi
 
 step "summary"
-tail -n 3 "$OUT/pytest.log"
+tail -n 1 "$OUT/pytest.log"
 echo "gpu_cycle exit status: $status"
 exit $status

@@ -16,17 +16,16 @@ and both; and rows for fa3's GPU kernels when the extension and a Hopper GPU are
 from __future__ import annotations
 
 import argparse
-import datetime
 import itertools
 import json
 import math
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
+from ._provenance import device_name, git_commit, today
 from ._validation import check_bool, check_positive_int, check_power_of_two
 from .quant import fp8_attention_emulated
 from .reference import attention_ref, standard_attention
@@ -111,6 +110,13 @@ def _emulated(block_quant: bool, hadamard: bool) -> Callable:
                                                           hadamard=hadamard)
 
 
+def _kernel(dtype: torch.dtype) -> Callable:
+    def run(q, k, v, causal):
+        from .flash_attn import flash_attn_func
+        return flash_attn_func(q.to(dtype), k.to(dtype), v.to(dtype), causal=causal)
+    return run
+
+
 BASELINE = "standard fp8 per-tensor"
 
 METHODS: List[Method] = [
@@ -121,6 +127,8 @@ METHODS: List[Method] = [
     Method("fp8 block quant (emulated)", "emulated", _emulated(True, False)),
     Method("fp8 hadamard (emulated)", "emulated", _emulated(False, True)),
     Method("fp8 block quant + hadamard (emulated)", "emulated", _emulated(True, True)),
+    Method("fa3 fp16 kernel", "kernel", _kernel(torch.float16), needs_hopper=True),
+    Method("fa3 bf16 kernel", "kernel", _kernel(torch.bfloat16), needs_hopper=True),
 ]
 
 
@@ -175,7 +183,7 @@ def run(configs: Sequence[AccuracyConfig], device: Optional[str] = None,
     from tqdm.auto import tqdm
 
     dev = resolve_device(device)
-    dev_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    dev_name = device_name(dev)
     methods = list(methods) if methods is not None else available_methods(dev)
     records: List[AccuracyRecord] = []
     bar = tqdm(total=len(configs) * (len(methods) + 1), desc="accuracy", disable=not progress, file=sys.stderr)
@@ -215,16 +223,8 @@ def format_table(records: Sequence[AccuracyRecord]) -> str:
     return "\n".join(lines)
 
 
-def _git_commit() -> Optional[str]:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip() or None
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def to_json(records: Sequence[AccuracyRecord]) -> str:
-    meta = {"date": datetime.date.today().isoformat(), "commit": _git_commit()}
+    meta = {"date": today(), "commit": git_commit()}
     return json.dumps([{**asdict(r), **meta} for r in records], indent=2)
 
 

@@ -1,0 +1,244 @@
+"""Attention throughput on this GPU: fa3 against the best peers, in the same process, on the
+same inputs.
+
+Default sweep: the FA3 paper's setting, 16k tokens in total (batch = 16384 / seqlen), hidden
+2048 (nheads = 2048 / headdim), head dims 64/128/256, seqlen 512..16k, causal and not, bf16.
+Peers: torch SDPA with the cuDNN backend and with the flash backend (FlashAttention-2), and
+FlashAttention-3's ``flash_attn_interface`` when it is importable. Times are medians of CUDA
+event timings after warm-up; TFLOP/s use 4·B·H·Sq·Sk·D (halved when causal).
+
+    python -m fa3.bench --json results.json --plot results.png
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from dataclasses import asdict, dataclass
+from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from ._provenance import git_commit, today
+from ._timing import attention_flops, time_ms
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+Runner = Callable[[], object]
+
+
+@dataclass
+class BenchRecord:
+    """One (implementation, configuration) measurement; keys as DESIGN.md's results schema."""
+
+    impl: str
+    mode: str
+    dtype: str
+    hdim: int
+    seqlen_q: int
+    seqlen_k: int
+    batch: int
+    nheads: int
+    nheads_kv: int
+    causal: bool
+    ms: Optional[float]
+    tflops: Optional[float]
+    gpu: str
+    date: str
+    commit: Optional[str]
+    error: Optional[str] = None  # why a peer could not run this configuration
+
+
+def _fa3(q, k, v, causal) -> Tuple[Runner, ContextManager]:
+    from .flash_attn import flash_attn_func
+    return (lambda: flash_attn_func(q, k, v, causal=causal)), contextlib.nullcontext()
+
+
+def _sdpa(backend_name: str):
+    def prepare(q, k, v, causal) -> Tuple[Runner, ContextManager]:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))  # SDPA wants (B, H, S, D); same memory
+        run = lambda: torch.nn.functional.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)  # noqa: E731
+        return run, sdpa_kernel(getattr(SDPBackend, backend_name))
+    return prepare
+
+
+def _flash_attn_3(q, k, v, causal) -> Tuple[Runner, ContextManager]:
+    import flash_attn_interface  # FlashAttention-3's released package, when installed
+    return (lambda: flash_attn_interface.flash_attn_func(q, k, v, causal=causal)), contextlib.nullcontext()
+
+
+def available_impls() -> Dict[str, Callable]:
+    impls: Dict[str, Callable] = {"fa3": _fa3, "sdpa-cudnn": _sdpa("CUDNN_ATTENTION"),
+                                  "sdpa-flash": _sdpa("FLASH_ATTENTION")}
+    try:
+        import flash_attn_interface  # noqa: F401
+        impls["flash-attn-3"] = _flash_attn_3
+    except ImportError:
+        pass
+    return impls
+
+
+def paper_configs(hdims: Sequence[int], seqlens: Sequence[int], causals: Sequence[bool], total_tokens: int = 16384,
+                  hidden: int = 2048) -> List[Tuple[int, int, int, int, bool]]:
+    """(batch, seqlen, nheads, hdim, causal) of the FA3 paper's sweep."""
+    out = []
+    for hdim in hdims:
+        for causal in causals:
+            for seqlen in seqlens:
+                out.append((max(1, total_tokens // seqlen), seqlen, hidden // hdim, hdim, causal))
+    return out
+
+
+def run(configs: Sequence[Tuple[int, int, int, int, bool]], dtype: str = "bf16",
+        impls: Optional[Sequence[str]] = None, progress: bool = True) -> List[BenchRecord]:
+    """Time every implementation on every configuration (forward)."""
+    from tqdm.auto import tqdm
+
+    table = available_impls()
+    names = list(impls) if impls else list(table)
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"unknown or unavailable impl {unknown[0]!r}; available: {', '.join(table)}")
+    device = torch.device("cuda")
+    gpu, date, commit = torch.cuda.get_device_name(device), today(), git_commit()
+    records: List[BenchRecord] = []
+    bar = tqdm(total=len(configs) * len(names), desc="bench", disable=not progress, file=sys.stderr)
+    for batch, seqlen, nheads, hdim, causal in configs:
+        gen = torch.Generator(device=device).manual_seed(seqlen * 1000 + hdim)
+        q, k, v = (torch.randn(batch, seqlen, nheads, hdim, device=device, dtype=DTYPES[dtype], generator=gen)
+                   for _ in range(3))
+        flops = attention_flops(batch, nheads, seqlen, seqlen, hdim, causal)
+        for name in names:
+            bar.set_postfix_str(f"{name} hdim {hdim} seqlen {seqlen}{' causal' if causal else ''}")
+            ms, error = None, None
+            try:
+                fn, ctx = table[name](q, k, v, causal)
+                with ctx:
+                    ms = time_ms(fn)
+            except Exception as exc:  # a peer without support for this case is reported, not fatal
+                error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            records.append(BenchRecord(name, "fwd", dtype, hdim, seqlen, seqlen, batch, nheads, nheads, causal, ms,
+                                       flops / ms / 1e9 if ms else None, gpu, date, commit, error))
+            bar.update()
+        del q, k, v
+    bar.close()
+    return records
+
+
+def _key(r: BenchRecord) -> tuple:
+    return (r.hdim, r.causal, r.seqlen_q)
+
+
+def ratio_to_best_peer(records: Sequence[BenchRecord], impl: str = "fa3") -> Dict[tuple, Optional[float]]:
+    """fa3's TFLOP/s over the best other implementation's, per configuration."""
+    out: Dict[tuple, Optional[float]] = {}
+    for key in dict.fromkeys(_key(r) for r in records):
+        rows = [r for r in records if _key(r) == key and r.tflops]
+        ours = next((r.tflops for r in rows if r.impl == impl), None)
+        peers = [r.tflops for r in rows if r.impl != impl]
+        out[key] = ours / max(peers) if ours and peers else None
+    return out
+
+
+def format_table(records: Sequence[BenchRecord]) -> str:
+    impls = list(dict.fromkeys(r.impl for r in records))
+    ratios = ratio_to_best_peer(records)
+    header = f"{'hdim':>4} {'causal':>6} {'seqlen':>6} {'batch':>5} " + " ".join(f"{i:>12}" for i in impls) + \
+        f" {'fa3/best':>9}"
+    lines = [f"TFLOP/s, forward, {records[0].dtype}, {records[0].gpu}" if records else "no records", header,
+             "-" * len(header)]
+    by_key: Dict[tuple, Dict[str, BenchRecord]] = {}
+    for r in records:
+        by_key.setdefault(_key(r), {})[r.impl] = r
+    for key, row in by_key.items():
+        first = next(iter(row.values()))
+        cells = " ".join(f"{row[i].tflops:>12.1f}" if i in row and row[i].tflops else f"{'n/a':>12}" for i in impls)
+        ratio = f"{ratios[key]:>9.3f}" if ratios.get(key) else f"{'-':>9}"
+        lines.append(f"{first.hdim:>4} {str(first.causal):>6} {first.seqlen_q:>6} {first.batch:>5} {cells} {ratio}")
+    errors = sorted({f"{r.impl}: {r.error}" for r in records if r.error})
+    lines += [f"n/a: {e}" for e in errors]
+    return "\n".join(lines)
+
+
+def plot(records: Sequence[BenchRecord], path: str) -> None:
+    """Bar charts like the FA3 paper's: one panel per (causal, head dim), seqlen on x."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise RuntimeError("--plot needs matplotlib: pip install matplotlib (or fa3[plot])") from exc
+    hdims = sorted({r.hdim for r in records})
+    causals = sorted({r.causal for r in records})
+    impls = list(dict.fromkeys(r.impl for r in records))
+    fig, axes = plt.subplots(len(causals), len(hdims), figsize=(5 * len(hdims), 3.6 * len(causals)), squeeze=False)
+    width = 0.8 / len(impls)
+    for row, causal in enumerate(causals):
+        for col, hdim in enumerate(hdims):
+            ax = axes[row][col]
+            seqlens = sorted({r.seqlen_q for r in records if r.hdim == hdim and r.causal == causal})
+            for i, impl in enumerate(impls):
+                vals = {r.seqlen_q: r.tflops or 0.0 for r in records
+                        if r.impl == impl and r.hdim == hdim and r.causal == causal}
+                xs = [j + i * width for j in range(len(seqlens))]
+                bars = ax.bar(xs, [vals.get(s, 0.0) for s in seqlens], width, label=impl)
+                ax.bar_label(bars, fmt="%.0f", fontsize=6, rotation=90, padding=2)
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(seqlens))])
+            ax.set_xticklabels([f"{s // 1024}k" if s >= 1024 else str(s) for s in seqlens])
+            ax.set_title(f"{'causal' if causal else 'non-causal'}, head dim {hdim}")
+            ax.set_xlabel("sequence length")
+            ax.set_ylabel("TFLOP/s")
+            ax.margins(y=0.15)
+    axes[0][0].legend(fontsize=8)
+    first = records[0]
+    fig.suptitle(f"Attention forward, {first.dtype}, {first.gpu}, {first.date}, commit {first.commit}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m fa3.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hdim", type=int, nargs="+", default=[64, 128, 256])
+    p.add_argument("--seqlen", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192, 16384])
+    p.add_argument("--causal", choices=["both", "true", "false"], default="both")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
+    p.add_argument("--impl", nargs="+", default=None, help="implementations (default: all available)")
+    p.add_argument("--json", metavar="PATH", help="write the records as JSON")
+    p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart")
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    bad = [d for d in args.hdim if d not in (64, 128, 256)]
+    if bad:
+        print(f"error: --hdim must be among 64, 128, 256, got {bad[0]}", file=sys.stderr)
+        return 2
+    if any(s < 1 for s in args.seqlen):
+        print(f"error: --seqlen values must be >= 1, got {min(args.seqlen)}", file=sys.stderr)
+        return 2
+    if not torch.cuda.is_available():
+        print("error: the benchmark needs a CUDA GPU (fa3's kernels need a Hopper GPU)", file=sys.stderr)
+        return 2
+    causals = {"both": [False, True], "true": [True], "false": [False]}[args.causal]
+    try:
+        records = run(paper_configs(args.hdim, args.seqlen, causals), args.dtype, args.impl,
+                      progress=not args.no_progress)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(records))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([asdict(r) for r in records], f, indent=2)
+    if args.plot:
+        plot(records, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The benchmark tool: FLOP formula, sweep, ratio and table logic, outputs; a real run on GPU."""
+import json
+
+import pytest
+import torch
+
+from fa3._timing import attention_flops
+from fa3.bench import BenchRecord, format_table, main, paper_configs, plot, ratio_to_best_peer
+
+
+def test_flop_formula():
+    assert attention_flops(2, 16, 1024, 1024, 128, False) == 4 * 2 * 16 * 1024 * 1024 * 128
+    assert attention_flops(2, 16, 1024, 1024, 128, True) == 2 * 2 * 16 * 1024 * 1024 * 128
+    assert attention_flops(1, 1, 10, 20, 64, False, mode="bwd") == 2.5 * 4 * 10 * 20 * 64
+    with pytest.raises(ValueError, match=r"^mode must be one of fwd, bwd, fwd\+bwd, got 'x'$"):
+        attention_flops(1, 1, 1, 1, 64, False, mode="x")
+
+
+def test_paper_configs_keep_16k_tokens_and_hidden_2048():
+    configs = paper_configs([64, 256], [512, 16384], [False, True])
+    assert len(configs) == 8
+    for batch, seqlen, nheads, hdim, _ in configs:
+        assert batch * seqlen == 16384 and nheads * hdim == 2048
+
+
+def _rec(impl, tflops, seqlen=1024, causal=False):
+    ms = None if tflops is None else 1.0
+    return BenchRecord(impl, "fwd", "bf16", 128, seqlen, seqlen, 16, 16, 16, causal, ms, tflops, "GPU", "d", "c",
+                       None if tflops else "RuntimeError: no kernel")
+
+
+def test_ratio_and_table():
+    records = [_rec("fa3", 600.0), _rec("sdpa-cudnn", 500.0), _rec("sdpa-flash", 400.0),
+               _rec("fa3", 300.0, seqlen=512), _rec("sdpa-cudnn", None, seqlen=512), _rec("sdpa-flash", 200.0, 512)]
+    ratios = ratio_to_best_peer(records)
+    assert ratios[(128, False, 1024)] == pytest.approx(1.2)
+    assert ratios[(128, False, 512)] == pytest.approx(1.5)  # a peer that could not run is left out
+    table = format_table(records)
+    assert "fa3/best" in table and "1.200" in table and "n/a" in table
+    assert "n/a: sdpa-cudnn: RuntimeError: no kernel" in table
+
+
+def test_plot_writes_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "b.png"
+    plot([_rec("fa3", 600.0), _rec("sdpa-cudnn", 500.0), _rec("fa3", 300.0, causal=True)], str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--hdim", "96"], "error: --hdim must be among 64, 128, 256, got 96"),
+    (["--seqlen", "0"], "error: --seqlen values must be >= 1, got 0"),
+])
+def test_cli_rejects_bad_options(argv, message, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+@pytest.mark.gpu
+def test_small_real_run(tmp_path, capsys):
+    js = tmp_path / "b.json"
+    assert main(["--hdim", "128", "--seqlen", "1024", "--causal", "true", "--impl", "fa3", "sdpa-cudnn",
+                 "--json", str(js), "--no-progress"]) == 0
+    data = json.loads(js.read_text())
+    assert [d["impl"] for d in data] == ["fa3", "sdpa-cudnn"]
+    fa3_row = data[0]
+    assert fa3_row["tflops"] > 10 and fa3_row["gpu"] == torch.cuda.get_device_name()
+    assert fa3_row["tflops"] == pytest.approx(attention_flops(16, 16, 1024, 1024, 128, True) / fa3_row["ms"] / 1e9)
+    assert "fa3/best" in capsys.readouterr().out
