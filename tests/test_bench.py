@@ -47,6 +47,15 @@ def test_plot_writes_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_from_json_round_trip(tmp_path, capsys):
+    from dataclasses import asdict
+
+    js = tmp_path / "r.json"
+    js.write_text(json.dumps([asdict(_rec("fa3", 600.0)), asdict(_rec("sdpa-cudnn", 500.0))]))
+    assert main(["--from-json", str(js)]) == 0
+    assert "1.200" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--hdim", "96"], "error: --hdim must be among 64, 128, 256, got 96"),
     (["--seqlen", "0"], "error: --seqlen values must be >= 1, got 0"),

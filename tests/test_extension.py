@@ -81,3 +81,20 @@ def test_smoke_summary():
     from fa3.smoke import run_smoke
 
     assert run_smoke().startswith("smoke OK on ")
+
+
+def test_require_hopper_names_a_non_hopper_gpu(monkeypatch):
+    """A GPU that is not sm_90 is refused with its name and architecture (checked with a stand-in
+    extension, so the message is tested on machines without such a GPU)."""
+    import fa3._ext as ext_mod
+
+    class FakeExtension:
+        @staticmethod
+        def cuda_device_info(index):
+            return {"index": index, "name": "NVIDIA A100-SXM4-80GB", "capability": (8, 0)}
+
+    monkeypatch.setattr(ext_mod, "_C", FakeExtension)
+    with pytest.raises(RuntimeError) as info:
+        require_hopper(torch.device("cuda", 0))
+    assert str(info.value) == ("fa3 kernels need an NVIDIA Hopper GPU (sm_90: H100, H200); "
+                               "cuda:0 is NVIDIA A100-SXM4-80GB (sm_80)")

@@ -8,6 +8,7 @@ FlashAttention-3's ``flash_attn_interface`` when it is importable. Times are med
 event timings after warm-up; TFLOP/s use 4·B·H·Sq·Sk·D (halved when causal).
 
     python -m fa3.bench --json results.json --plot results.png
+    python -m fa3.bench --from-json results.json --plot results.png   # re-table / re-plot, no GPU
 """
 from __future__ import annotations
 
@@ -190,10 +191,11 @@ def plot(records: Sequence[BenchRecord], path: str) -> None:
             ax.set_xlabel("sequence length")
             ax.set_ylabel("TFLOP/s")
             ax.margins(y=0.15)
-    axes[0][0].legend(fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(impls), bbox_to_anchor=(0.5, 0.955), fontsize=9)
     first = records[0]
     fig.suptitle(f"Attention forward, {first.dtype}, {first.gpu}, {first.date}, commit {first.commit}")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -208,12 +210,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--impl", nargs="+", default=None, help="implementations (default: all available)")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
     p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart")
+    p.add_argument("--from-json", metavar="PATH", help="no measuring: table (and --plot) from a saved --json file")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
 
+def load_json(path: str) -> List[BenchRecord]:
+    with open(path) as f:
+        return [BenchRecord(**row) for row in json.load(f)]
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        records = load_json(args.from_json)
+        print(format_table(records))
+        if args.plot:
+            plot(records, args.plot)
+        return 0
     bad = [d for d in args.hdim if d not in (64, 128, 256)]
     if bad:
         print(f"error: --hdim must be among 64, 128, 256, got {bad[0]}", file=sys.stderr)
