@@ -32,7 +32,7 @@ using StrideTuple = std::tuple<int64_t, int64_t, int64_t>;
 void fwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o, std::uintptr_t lse,
          StrideTuple q_stride, StrideTuple k_stride, StrideTuple v_stride, StrideTuple o_stride, int batch,
          int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim, float softmax_scale, bool causal,
-         int dtype, std::uintptr_t stream) {
+         int dtype, int schedule, std::uintptr_t stream) {
   FA3_CHECK_ARG(dtype == 0 || dtype == 1, "dtype must be 0 (fp16) or 1 (bf16), got " << dtype);
   fa3::FwdParams p{};
   p.q = as_ptr<const void>(q);
@@ -54,6 +54,7 @@ void fwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
   p.softmax_scale_log2 = softmax_scale * 1.4426950408889634f;  // log2(e)
   p.causal = causal;
   p.dtype = static_cast<fa3::Dtype>(dtype);
+  p.schedule = static_cast<fa3::FwdSchedule>(schedule);
   fa3::run_fwd(p, as_stream(stream));
 }
 
@@ -106,8 +107,9 @@ PYBIND11_MODULE(_C, m) {
   m.def("fwd", &fwd, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("o"), py::arg("lse"),
         py::arg("q_stride"), py::arg("k_stride"), py::arg("v_stride"), py::arg("o_stride"), py::arg("batch"),
         py::arg("seqlen_q"), py::arg("seqlen_k"), py::arg("nheads"), py::arg("nheads_kv"), py::arg("headdim"),
-        py::arg("softmax_scale"), py::arg("causal"), py::arg("dtype"), py::arg("stream"),
-        "Attention forward (device pointers; strides (batch, row, head) in elements; dtype 0 fp16, 1 bf16).");
+        py::arg("softmax_scale"), py::arg("causal"), py::arg("dtype"), py::arg("schedule"), py::arg("stream"),
+        "Attention forward (device pointers; strides (batch, row, head) in elements; dtype 0 fp16, 1 bf16;\n"
+        "schedule 0 = default, 1-3 = ablation variants, see hopper/flash_params.h).");
 
   m.def("arch_probe", [](std::uintptr_t out, std::uintptr_t stream) {
     fa3::launch_arch_probe(as_ptr<int32_t>(out), as_stream(stream));

@@ -32,9 +32,27 @@ void check_tensor(const void* ptr, const Strides3& s, int64_t rows, int64_t head
 template <Dtype kDtype, int kHeadDim>
 void run_causal_or_not(const FwdParams& p, void* stream) {
   if (p.causal) {
-    run_fwd_instance<kDtype, kHeadDim, true>(p, stream);
+    run_fwd_instance<kDtype, kHeadDim, true, kDefaultFwdSchedule>(p, stream);
   } else {
-    run_fwd_instance<kDtype, kHeadDim, false>(p, stream);
+    run_fwd_instance<kDtype, kHeadDim, false, kDefaultFwdSchedule>(p, stream);
+  }
+}
+
+// The ablation schedules exist for bf16, head dim 128, non-causal only (instantiations/
+// flash_fwd_bf16_hdim128_ablation.cu).
+void run_ablation(const FwdParams& p, void* stream) {
+  FA3_CHECK_ARG(p.dtype == Dtype::kBFloat16 && p.headdim == 128 && !p.causal,
+                "schedule " << static_cast<int>(p.schedule)
+                            << " (ablation) is built for bf16, headdim 128, non-causal only");
+  switch (p.schedule) {
+    case FwdSchedule::kOverlap:
+      return run_fwd_instance<Dtype::kBFloat16, 128, false, FwdSchedule::kOverlap>(p, stream);
+    case FwdSchedule::kPingpong:
+      return run_fwd_instance<Dtype::kBFloat16, 128, false, FwdSchedule::kPingpong>(p, stream);
+    case FwdSchedule::kSerial:
+      return run_fwd_instance<Dtype::kBFloat16, 128, false, FwdSchedule::kSerial>(p, stream);
+    case FwdSchedule::kPingpongOverlap:
+      break;
   }
 }
 
@@ -64,6 +82,9 @@ void run_fwd(const FwdParams& p, void* stream) {
   check_tensor(p.v, p.v_stride, p.seqlen_k, p.nheads_kv, p.batch, "v");
   check_tensor(p.o, p.o_stride, p.seqlen_q, p.nheads, p.batch, "o");
   FA3_CHECK_ARG(p.lse != nullptr, "lse must not be a null pointer");
+  FA3_CHECK_ARG(static_cast<int>(p.schedule) >= 0 && static_cast<int>(p.schedule) <= 3,
+                "schedule must be in [0, 3], got " << static_cast<int>(p.schedule));
+  if (p.schedule != kDefaultFwdSchedule) return run_ablation(p, stream);
   switch (p.dtype) {
     case Dtype::kFloat16: return run_head_dim<Dtype::kFloat16>(p, stream);
     case Dtype::kBFloat16: return run_head_dim<Dtype::kBFloat16>(p, stream);

@@ -8,6 +8,7 @@
 #include "epilogue_fwd_sm90.hpp"
 #include "flash_fwd_instances.h"
 #include "flash_fwd_kernel_sm90.hpp"
+#include "fwd_options.h"
 #include "kernel_traits.h"
 #include "mainloop_fwd_sm90.hpp"
 #include "tile_scheduler.hpp"
@@ -19,12 +20,12 @@ template <Dtype kDtype> struct CutlassElement;
 template <> struct CutlassElement<Dtype::kFloat16> { using type = cutlass::half_t; };
 template <> struct CutlassElement<Dtype::kBFloat16> { using type = cutlass::bfloat16_t; };
 
-template <Dtype kDtype, int kHeadDim, bool kCausal>
+template <Dtype kDtype, int kHeadDim, bool kCausal, FwdSchedule kSchedule>
 void run_fwd_instance(FwdParams const& params, void* stream) {
   using Element = typename CutlassElement<kDtype>::type;
   constexpr FwdTileSize kTile = fwd_tile_size(kHeadDim);
   using Traits = FwdKernelTraits<Element, kHeadDim, kTile.block_m, kTile.block_n, kTile.stages>;
-  using Mainloop = MainloopFwdSm90<Traits, kCausal>;
+  using Mainloop = MainloopFwdSm90<Traits, kCausal, typename FwdOptionsFor<kSchedule>::type>;
   using Epilogue = EpilogueFwdSm90<Traits>;
   using Scheduler = SingleTileScheduler;
   using Kernel = FlashFwdKernelSm90<Traits, Mainloop, Epilogue, Scheduler>;
@@ -42,7 +43,10 @@ void run_fwd_instance(FwdParams const& params, void* stream) {
 
 }  // namespace fa3
 
-// One line per explicit instantiation file: both mask variants of one (dtype, head dim).
-#define FA3_INSTANTIATE_FWD(DTYPE, HEADDIM)                                                        \
-  template void fa3::run_fwd_instance<fa3::Dtype::DTYPE, HEADDIM, false>(fa3::FwdParams const&, void*); \
-  template void fa3::run_fwd_instance<fa3::Dtype::DTYPE, HEADDIM, true>(fa3::FwdParams const&, void*);
+// One line per explicit instantiation file: both mask variants of one (dtype, head dim), with
+// the default schedule.
+#define FA3_INSTANTIATE_FWD(DTYPE, HEADDIM)                                             \
+  template void fa3::run_fwd_instance<fa3::Dtype::DTYPE, HEADDIM, false, fa3::kDefaultFwdSchedule>( \
+      fa3::FwdParams const&, void*);                                                    \
+  template void fa3::run_fwd_instance<fa3::Dtype::DTYPE, HEADDIM, true, fa3::kDefaultFwdSchedule>(  \
+      fa3::FwdParams const&, void*);

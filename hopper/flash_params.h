@@ -8,6 +8,11 @@ namespace fa3 {
 
 enum class Dtype : int { kFloat16 = 0, kBFloat16 = 1 };
 
+// How the consumer warpgroups schedule their GEMMs (fwd_options.h). The default is the fast
+// one; the others exist for the ablation and are built for bf16, head dim 128, non-causal only.
+enum class FwdSchedule : int { kPingpongOverlap = 0, kOverlap = 1, kPingpong = 2, kSerial = 3 };
+constexpr FwdSchedule kDefaultFwdSchedule = FwdSchedule::kPingpongOverlap;
+
 // Strides of a (batch, seqlen, heads, headdim) tensor, in elements; headdim's stride is 1.
 struct Strides3 {
   int64_t batch;
@@ -27,6 +32,7 @@ struct FwdParams {
   float softmax_scale_log2;  // softmax_scale * log2(e): the kernel works with exp2
   bool causal;               // bottom-right aligned
   Dtype dtype;
+  FwdSchedule schedule;
 };
 
 // Checks params (throws std::invalid_argument naming the field) and launches the kernel for

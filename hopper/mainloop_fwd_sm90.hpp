@@ -2,6 +2,8 @@
 // through a kStages-deep ring of shared-memory buffers, each guarded by a PipelineTmaAsync)
 // and the consumers' math (S = Q K^T, mask, online softmax, O += P V) over the key tiles.
 // Key tiles are visited from the last to the first, so the tiles that need a mask come first.
+// Options (fwd_options.h) select pingpong between the consumer warpgroups and the overlap of
+// each warpgroup's softmax with its own GEMMs.
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -9,14 +11,18 @@
 #include <cutlass/pipeline/pipeline.hpp>
 
 #include "flash_params.h"
+#include "fwd_options.h"
 #include "mask.hpp"
+#include "named_barriers.h"
 #include "softmax.hpp"
 #include "wgmma_utils.hpp"
 
 namespace fa3 {
 
-template <class Traits, bool kCausal>
+template <class Traits, bool kCausal, class Options_>
 struct MainloopFwdSm90 {
+  using Options = Options_;
+  static_assert(!Options::kPingpong || Traits::kConsumerWarpGroups == 2, "pingpong takes two consumer warpgroups");
   using Element = typename Traits::Element;
   using TileShape = typename Traits::TileShape;
   static constexpr int kBlockM = Traits::kBlockM;
@@ -118,6 +124,33 @@ struct MainloopFwdSm90 {
     }
   }
 
+  // Pingpong turn-taking between the two consumer warpgroups: a warpgroup waits for its turn
+  // before issuing GEMMs and passes the turn right after issuing them. Consumer warpgroup 1
+  // gives the first turn to warpgroup 0 and skips its very last pass, so every arrival is
+  // matched by a wait.
+  struct GemmTurns {
+    int consumer;  // 0 or 1
+
+    CUTLASS_DEVICE void start() const {
+      if constexpr (Options::kPingpong) {
+        if (consumer == 1) pass_to(0);
+      }
+    }
+    CUTLASS_DEVICE void acquire() const {
+      if constexpr (Options::kPingpong) {
+        cutlass::arch::NamedBarrier::sync(2 * 128, int(FwdNamedBarrier::kWarpSchedulerWG1) + consumer);
+      }
+    }
+    CUTLASS_DEVICE void release(bool last) const {
+      if constexpr (Options::kPingpong) {
+        if (!(last && consumer == 1)) pass_to(1 - consumer);
+      }
+    }
+    CUTLASS_DEVICE static void pass_to(int other) {
+      cutlass::arch::NamedBarrier::arrive(2 * 128, int(FwdNamedBarrier::kWarpSchedulerWG1) + other);
+    }
+  };
+
   // Consumers: accumulate O (unnormalized) and the softmax statistics for query tile m_block.
   // Returns how many key tiles were visited (0: every row of the tile sees no key).
   template <class FragO, class Softmax>
@@ -142,26 +175,81 @@ struct MainloopFwdSm90 {
     Tensor tScS = thr_qk.partition_C(make_identity_tensor(select<0, 1>(TileShape{})));  // (row, col) of each score
     Tensor scores = make_tensor(tSrS.data(), acc_rowcol(tSrS.layout()));
     Tensor o_rows = make_tensor(tOrO.data(), acc_rowcol(tOrO.layout()));
+    // P in the input precision, in the register layout the PV WGMMA reads as its A operand.
+    Tensor rP = make_tensor_like<Element>(tSrS);
+    Tensor tOrP = make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
     constexpr int kRows = decltype(size<0>(scores))::value;
     float o_scale[kRows];
+    GemmTurns turns{thread_idx / 128};
 
-    barrier_q.wait(0);
-    for (int n_block = n_block_max - 1; n_block >= 0; --n_block) {
-      pipeline_k.consumer_wait(read);
-      warpgroup_gemm</*zero_init=*/true, /*wait=*/0>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
-      pipeline_k.consumer_release(read);
+    // S -> masked -> probabilities (in place) -> P; o_scale says how to rescale O.
+    auto softmax_to_p = [&](int n_block) {
       if (params.mask.needs_mask(m_block, n_block)) params.mask.apply(tSrS, tScS, m_block, n_block);
       softmax.step(scores, o_scale);
-      scale_rows(o_rows, o_scale);
-      // P in the input precision, in the register layout the PV WGMMA reads as its A operand.
-      Tensor rP = make_tensor_like<Element>(tSrS);
+    };
+    auto convert_p = [&] {
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
-      Tensor tOrP = make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
-      pipeline_v.consumer_wait(read);
-      warpgroup_gemm</*zero_init=*/false, /*wait=*/0>(mma_pv, tOrP, tOrV(_, _, _, read.index()), tOrO);
-      pipeline_v.consumer_release(read);
+    };
+
+    barrier_q.wait(0);
+    turns.start();
+    if constexpr (Options::kIntraWGOverlap) {
+      // Prologue: S of the first key tile alone.
+      turns.acquire();
+      pipeline_k.consumer_wait(read);
+      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
+      turns.release(false);
+      warpgroup_wait<0>();
+      pipeline_k.consumer_release(read);
+      softmax_to_p(n_block_max - 1);
+      convert_p();
+      PipelineState read_v = read;
       ++read;
+      for (int n_block = n_block_max - 2; n_block >= 0; --n_block) {
+        // S_next = Q K_n^T and O += P V of the previous tile, in flight together.
+        turns.acquire();
+        pipeline_k.consumer_wait(read);
+        warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
+        pipeline_v.consumer_wait(read_v);
+        warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, read_v.index()), tOrO);
+        turns.release(false);
+        warpgroup_wait<1>();  // S_next is done; its softmax overlaps the PV GEMM
+        pipeline_k.consumer_release(read);
+        softmax_to_p(n_block);
+        warpgroup_wait<0>();  // PV is done: O and P may change now
+        pipeline_v.consumer_release(read_v);
+        scale_rows(o_rows, o_scale);
+        convert_p();
+        read_v = read;
+        ++read;
+      }
+      // Epilogue of the loop: the last P V.
+      turns.acquire();
+      pipeline_v.consumer_wait(read_v);
+      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, read_v.index()), tOrO);
+      turns.release(true);
+      warpgroup_wait<0>();
+      pipeline_v.consumer_release(read_v);
+    } else {
+      for (int n_block = n_block_max - 1; n_block >= 0; --n_block) {
+        turns.acquire();
+        pipeline_k.consumer_wait(read);
+        warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
+        turns.release(false);
+        warpgroup_wait<0>();
+        pipeline_k.consumer_release(read);
+        softmax_to_p(n_block);
+        scale_rows(o_rows, o_scale);
+        convert_p();
+        turns.acquire();
+        pipeline_v.consumer_wait(read);
+        warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, read.index()), tOrO);
+        turns.release(n_block == 0);
+        warpgroup_wait<0>();
+        pipeline_v.consumer_release(read);
+        ++read;
+      }
     }
     return n_block_max;
   }

@@ -35,6 +35,8 @@ def test_ratio_and_table():
     ratios = ratio_to_best_peer(records)
     assert ratios[(128, False, 1024)] == pytest.approx(1.2)
     assert ratios[(128, False, 512)] == pytest.approx(1.5)  # a peer that could not run is left out
+    ablation = ratio_to_best_peer([_rec("fa3", 600.0), _rec("fa3-serial", 700.0), _rec("sdpa-cudnn", 500.0)])
+    assert ablation[(128, False, 1024)] == pytest.approx(1.2)  # fa3's own variants are not peers
     table = format_table(records)
     assert "fa3/best" in table and "1.200" in table and "n/a" in table
     assert "n/a: sdpa-cudnn: RuntimeError: no kernel" in table

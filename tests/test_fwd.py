@@ -138,3 +138,19 @@ def test_rejected_on_cpu_tensor_keeps_process_working():
         fa3.flash_attn_func(x, x, x)
     y = randn(1, 8, 1, 64, dtype=torch.float16)
     assert torch.isfinite(fa3.flash_attn_func(y, y, y)).all()
+
+
+@pytest.mark.parametrize("schedule", [1, 2, 3])  # no pingpong, no overlap, neither (ablation)
+def test_ablation_schedules_are_correct(schedule):
+    q, k, v = (randn(2, 1000, 4, 128, dtype=torch.bfloat16) for _ in range(3))
+    out, lse = torch.ops.fa3.fwd(q, k, v, 128 ** -0.5, False, schedule)
+    ref, ref_lse = attention_ref(q, k, v, return_lse=True)
+    std = standard_attention(q, k, v, dtype=torch.bfloat16)
+    assert (out.double() - ref).abs().max() <= 2 * (std.double() - ref).abs().max() + 1e-5
+    torch.testing.assert_close(lse.double(), ref_lse, rtol=0, atol=1e-4)
+
+
+def test_ablation_schedule_outside_its_build_is_rejected():
+    q = randn(1, 64, 1, 64, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=r"^schedule 1 \(ablation\) is built for bf16, headdim 128, non-causal only$"):
+        torch.ops.fa3.fwd(q, q, q, 0.125, False, 1)

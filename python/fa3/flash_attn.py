@@ -41,8 +41,9 @@ def _strides(x: torch.Tensor) -> Tuple[int, int, int]:
 
 
 @torch.library.custom_op("fa3::fwd", mutates_args=(), device_types="cuda")
-def _fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: float,
-         causal: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+def _fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: float, causal: bool,
+         schedule: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """schedule: 0 the default; 1-3 the ablation variants (FwdSchedule in hopper/flash_params.h)."""
     ext = require_hopper(q.device, "fa3.flash_attn_func")
     for name, x in (("q", q), ("k", k), ("v", v)):
         _check_alignment(x, name)
@@ -53,12 +54,12 @@ def _fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: float
         ext.fwd(q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(),
                 _strides(q), _strides(k), _strides(v), _strides(out),
                 batch, seqlen_q, k.shape[1], nheads, k.shape[2], headdim,
-                softmax_scale, causal, _DTYPE_CODES[q.dtype], torch.cuda.current_stream().cuda_stream)
+                softmax_scale, causal, _DTYPE_CODES[q.dtype], schedule, torch.cuda.current_stream().cuda_stream)
     return out, lse
 
 
 @_fwd.register_fake
-def _fwd_fake(q, k, v, softmax_scale, causal):
+def _fwd_fake(q, k, v, softmax_scale, causal, schedule=0):
     batch, seqlen_q, nheads, _ = q.shape
     return torch.empty_like(q, memory_format=torch.contiguous_format), \
         q.new_empty((batch, nheads, seqlen_q), dtype=torch.float32)

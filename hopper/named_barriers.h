@@ -1,0 +1,14 @@
+// Named-barrier IDs of the forward kernel, in one place. cutlass::arch::NamedBarrier adds its 8
+// reserved IDs, so these must stay in [0, 8).
+#pragma once
+
+namespace fa3 {
+
+enum class FwdNamedBarrier : int {
+  // Pingpong: consumer warpgroup g waits on barrier (WarpSchedulerWG1 + g - 1) before issuing its
+  // GEMMs and then arrives on the other warpgroup's, so their GEMMs take turns on the tensor cores.
+  kWarpSchedulerWG1 = 0,
+  kWarpSchedulerWG2 = 1,
+};
+
+}  // namespace fa3
