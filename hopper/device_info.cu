@@ -1,6 +1,8 @@
 // Device and build queries through the CUDA runtime (statically linked).
 #include <cutlass/version.h>
 
+#include <atomic>
+
 #include "cuda_check.h"
 #include "device_info.h"
 
@@ -43,6 +45,20 @@ int cuda_driver_version() {
     return 0;
   }
   return version;
+}
+
+int current_device_sm_count() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cache[kMaxDevices] = {};
+  int device = 0;
+  FA3_CUDA_CHECK(cudaGetDevice(&device));
+  FA3_CHECK_ARG(device >= 0 && device < kMaxDevices, "CUDA device index " << device << " is beyond " << kMaxDevices);
+  int sms = cache[device].load(std::memory_order_relaxed);
+  if (sms == 0) {
+    FA3_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    cache[device].store(sms, std::memory_order_relaxed);
+  }
+  return sms;
 }
 
 BuildInfo build_info() {

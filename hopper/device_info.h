@@ -36,5 +36,7 @@ DeviceInfo cuda_device_info(int index);
 // Driver version as cudaDriverGetVersion reports it (0 when no driver is installed).
 int cuda_driver_version();
 BuildInfo build_info();
+// Multiprocessor count of the current CUDA device, cached per device (persistent grids).
+int current_device_sm_count();
 
 }  // namespace fa3

@@ -1,6 +1,7 @@
 // The forward kernel: assigns warp roles (one producer warpgroup, consumer warpgroups), sets
 // their register budgets, wires the K/V pipelines and the Q barrier, and runs the mainloop and
-// epilogue collectives on the tile the scheduler gives.
+// epilogue collectives on each tile the (persistent) scheduler gives this CTA. The pipeline
+// states and Q's barrier phase carry over from tile to tile.
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -51,24 +52,36 @@ struct FlashFwdKernelSm90 {
     Pipeline pipeline_v(smem.pipeline_v, pipeline_params, Shape<_1, _1, _1>{});
     __syncthreads();  // barriers initialized before anyone waits on them
 
-    typename Scheduler::Tile tile = Scheduler::tile(params.scheduler);
+    typename Scheduler::Params const& sched = params.scheduler;
     if (warp_group == 0) {
       cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegs>();
-      if (warp_in_group == 0 && elected) {
+      if (warp_in_group == 0) {  // one producer warp; the other three have nothing to do
         auto write = cutlass::make_producer_start_state<Pipeline>();
-        mainloop.load(params.mainloop, pipeline_k, pipeline_v, write, smem.mainloop, smem.barrier_q, tile.m_block,
-                      tile.bidh, tile.bidb);
+        bool q_loaded = false;
+        for (int t = Scheduler::first_tile(); Scheduler::valid(sched, t); t = Scheduler::next_tile(t)) {
+          typename Scheduler::Tile tile = Scheduler::decode(sched, t);
+          if (params.mainloop.mask.n_block_max(tile.m_block) <= 0) continue;  // consumers write zeros alone
+          mainloop.load(params.mainloop, pipeline_k, pipeline_v, write, smem.mainloop, smem.barrier_q, tile.m_block,
+                        tile.bidh, tile.bidb, /*wait_query_empty=*/q_loaded);
+          q_loaded = true;
+        }
+        if (q_loaded) Mainloop::sync_query_empty();  // matches the consumers' arrival on the last tile
       }
     } else {
       cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();
       int const thread_idx = int(threadIdx.x) - 128;
       typename Mainloop::PipelineState read;
       typename Traits::TiledMmaPV mma_pv;
-      Tensor tOrO = partition_fragment_C(mma_pv, select<0, 2>(typename Traits::TileShape{}));
-      OnlineSoftmax<2 * size<1>(decltype(tOrO){})> softmax(params.mainloop.scale_log2);
-      mainloop.mma(params.mainloop, pipeline_k, pipeline_v, read, tOrO, softmax, thread_idx, smem.mainloop,
-                   smem.barrier_q, tile.m_block);
-      Epilogue{}.store(params.epilogue, tOrO, softmax, thread_idx, tile.m_block, tile.bidh, tile.bidb);
+      int q_phase = 0;
+      for (int t = Scheduler::first_tile(); Scheduler::valid(sched, t); t = Scheduler::next_tile(t)) {
+        typename Scheduler::Tile tile = Scheduler::decode(sched, t);
+        Tensor tOrO = partition_fragment_C(mma_pv, select<0, 2>(typename Traits::TileShape{}));
+        OnlineSoftmax<2 * size<1>(decltype(tOrO){})> softmax(params.mainloop.scale_log2);
+        int visited = mainloop.mma(params.mainloop, pipeline_k, pipeline_v, read, tOrO, softmax, thread_idx,
+                                   smem.mainloop, smem.barrier_q, q_phase, tile.m_block);
+        if (visited > 0) q_phase ^= 1;
+        Epilogue{}.store(params.epilogue, tOrO, softmax, thread_idx, tile.m_block, tile.bidh, tile.bidb);
+      }
     }
   }
 };

@@ -5,6 +5,7 @@
 #include <cutlass/numeric_types.h>
 
 #include "cuda_check.h"
+#include "device_info.h"
 #include "epilogue_fwd_sm90.hpp"
 #include "flash_fwd_instances.h"
 #include "flash_fwd_kernel_sm90.hpp"
@@ -27,7 +28,7 @@ void run_fwd_instance(FwdParams const& params, void* stream) {
   using Traits = FwdKernelTraits<Element, kHeadDim, kTile.block_m, kTile.block_n, kTile.stages>;
   using Mainloop = MainloopFwdSm90<Traits, kCausal, typename FwdOptionsFor<kSchedule>::type>;
   using Epilogue = EpilogueFwdSm90<Traits>;
-  using Scheduler = SingleTileScheduler;
+  using Scheduler = StaticPersistentScheduler;
   using Kernel = FlashFwdKernelSm90<Traits, Mainloop, Epilogue, Scheduler>;
 
   typename Kernel::Params kernel_params{Mainloop::to_underlying_arguments(params),
@@ -36,8 +37,8 @@ void run_fwd_instance(FwdParams const& params, void* stream) {
   auto kernel = flash_fwd_kernel<Kernel>;
   constexpr int kSmem = Kernel::kSharedStorageSize;
   FA3_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-  kernel<<<Scheduler::grid(kernel_params.scheduler), Kernel::kThreads, kSmem, static_cast<cudaStream_t>(stream)>>>(
-      kernel_params);
+  dim3 grid = Scheduler::grid(kernel_params.scheduler, current_device_sm_count());
+  kernel<<<grid, Kernel::kThreads, kSmem, static_cast<cudaStream_t>(stream)>>>(kernel_params);
   FA3_CHECK_LAUNCH();
 }
 

@@ -91,13 +91,14 @@ struct MainloopFwdSm90 {
     cute::prefetch_tma_descriptor(params.tma_v.get_tma_descriptor());
   }
 
-  // Producer, one thread: Q, then K and V of every key tile the query tile sees.
+  // Producer, one warp (one elected lane issues the TMA copies): Q, then K and V of every key
+  // tile the query tile sees. Before overwriting Q (every tile but the CTA's first), wait until
+  // the consumers are done reading it.
   CUTLASS_DEVICE void load(Params const& params, Pipeline& pipeline_k, Pipeline& pipeline_v, PipelineState& write,
                            SharedStorage& smem, cutlass::arch::ClusterTransactionBarrier& barrier_q, int m_block,
-                           int bidh, int bidb) const {
+                           int bidh, int bidb, bool wait_query_empty) const {
     using namespace cute;
     int n_block_max = params.mask.n_block_max(m_block);
-    if (n_block_max <= 0) return;
     Tensor mQ = params.tma_q.get_tma_tensor(params.shape_q);
     Tensor mK = params.tma_k.get_tma_tensor(params.shape_kv);
     Tensor mV = params.tma_v.get_tma_tensor(params.shape_kv);
@@ -111,17 +112,34 @@ struct MainloopFwdSm90 {
     auto [tQgQ, tQsQ] = tma_partition(params.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
     auto [tKgK, tKsK] = tma_partition(params.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
     auto [tVgV, tVsV] = tma_partition(params.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
+    bool const elected = cute::elect_one_sync();
 
-    barrier_q.arrive_and_expect_tx(kTmaBytesQ);
-    copy(params.tma_q.with(reinterpret_cast<cutlass::arch::ClusterTransactionBarrier::ValueType&>(barrier_q), 0),
-         tQgQ, tQsQ);
+    if (wait_query_empty) sync_query_empty();
+    if (elected) {
+      barrier_q.arrive_and_expect_tx(kTmaBytesQ);
+      copy(params.tma_q.with(reinterpret_cast<cutlass::arch::ClusterTransactionBarrier::ValueType&>(barrier_q), 0),
+           tQgQ, tQsQ);
+    }
     for (int n_block = n_block_max - 1; n_block >= 0; --n_block) {
       pipeline_k.producer_acquire(write);
-      copy(params.tma_k.with(*pipeline_k.producer_get_barrier(write), 0), tKgK(_, n_block), tKsK(_, write.index()));
+      if (elected) {
+        copy(params.tma_k.with(*pipeline_k.producer_get_barrier(write), 0), tKgK(_, n_block), tKsK(_, write.index()));
+      }
       pipeline_v.producer_acquire(write);
-      copy(params.tma_v.with(*pipeline_v.producer_get_barrier(write), 0), tVgV(_, n_block), tVsV(_, write.index()));
+      if (elected) {
+        copy(params.tma_v.with(*pipeline_v.producer_get_barrier(write), 0), tVgV(_, n_block), tVsV(_, write.index()));
+      }
       ++write;
     }
+  }
+
+  // Q's buffer handshake (persistent kernel): consumers arrive, the producer warp waits.
+  static constexpr int kQueryEmptyThreads = Traits::kConsumerThreads + cutlass::NumThreadsPerWarp;
+  CUTLASS_DEVICE static void sync_query_empty() {
+    cutlass::arch::NamedBarrier::sync(kQueryEmptyThreads, int(FwdNamedBarrier::kQueryEmpty));
+  }
+  CUTLASS_DEVICE static void arrive_query_empty() {
+    cutlass::arch::NamedBarrier::arrive(kQueryEmptyThreads, int(FwdNamedBarrier::kQueryEmpty));
   }
 
   // Pingpong turn-taking between the two consumer warpgroups: a warpgroup waits for its turn
@@ -156,7 +174,7 @@ struct MainloopFwdSm90 {
   template <class FragO, class Softmax>
   CUTLASS_DEVICE int mma(Params const& params, Pipeline& pipeline_k, Pipeline& pipeline_v, PipelineState& read,
                          FragO& tOrO, Softmax& softmax, int thread_idx, SharedStorage& smem,
-                         cutlass::arch::ClusterTransactionBarrier& barrier_q, int m_block) const {
+                         cutlass::arch::ClusterTransactionBarrier& barrier_q, int q_phase, int m_block) const {
     using namespace cute;
     int n_block_max = params.mask.n_block_max(m_block);
     clear(tOrO);
@@ -192,7 +210,7 @@ struct MainloopFwdSm90 {
       for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
     };
 
-    barrier_q.wait(0);
+    barrier_q.wait(q_phase);
     turns.start();
     if constexpr (Options::kIntraWGOverlap) {
       // Prologue: S of the first key tile alone.
@@ -224,6 +242,7 @@ struct MainloopFwdSm90 {
         read_v = read;
         ++read;
       }
+      arrive_query_empty();  // every QK^T GEMM of this tile is done
       // Epilogue of the loop: the last P V.
       turns.acquire();
       pipeline_v.consumer_wait(read_v);
@@ -250,6 +269,7 @@ struct MainloopFwdSm90 {
         pipeline_v.consumer_release(read);
         ++read;
       }
+      arrive_query_empty();
     }
     return n_block_max;
   }

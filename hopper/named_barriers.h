@@ -9,6 +9,9 @@ enum class FwdNamedBarrier : int {
   // GEMMs and then arrives on the other warpgroup's, so their GEMMs take turns on the tensor cores.
   kWarpSchedulerWG1 = 0,
   kWarpSchedulerWG2 = 1,
+  // Persistent kernel: the consumers arrive once they no longer read Q (their last QK^T GEMM is
+  // done); the producer waits on it before loading the next tile's Q into the same buffer.
+  kQueryEmpty = 2,
 };
 
 }  // namespace fa3

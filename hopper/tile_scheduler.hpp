@@ -1,5 +1,8 @@
-// Which (query tile, head, batch) a CTA works on. One CTA per tile for now; the query tiles
-// are handed out last-first so that, when causal, the longest tiles start first.
+// Which (query tile, head, batch) each CTA works on. Persistent: min(#tiles, #SMs) CTAs walk
+// the tile list with stride gridDim.x, so a CTA's producer loads the next tile while its
+// consumers finish the current one, and no CTA pays launch and set-up per tile.
+// Order: the query tile varies fastest, so CTAs running together share a head's K and V in
+// L2; within a head the last query tiles come first (the longest ones when causal).
 #pragma once
 
 #include <cutlass/cutlass.h>
@@ -8,11 +11,11 @@
 
 namespace fa3 {
 
-struct SingleTileScheduler {
+struct StaticPersistentScheduler {
   struct Params {
     int num_m_blocks;
     int nheads;
-    int batch;
+    int num_tiles;
   };
 
   struct Tile {
@@ -22,16 +25,22 @@ struct SingleTileScheduler {
   };
 
   static Params to_underlying_arguments(FwdParams const& p, int block_m) {
-    return {(p.seqlen_q + block_m - 1) / block_m, p.nheads, p.batch};
+    int num_m_blocks = (p.seqlen_q + block_m - 1) / block_m;
+    return {num_m_blocks, p.nheads, num_m_blocks * p.nheads * p.batch};
   }
 
-  static dim3 grid(Params const& params) {
-    return dim3(static_cast<unsigned>(params.num_m_blocks), static_cast<unsigned>(params.nheads),
-                static_cast<unsigned>(params.batch));
+  static dim3 grid(Params const& params, int num_sms) {
+    return dim3(static_cast<unsigned>(params.num_tiles < num_sms ? params.num_tiles : num_sms));
   }
 
-  CUTLASS_DEVICE static Tile tile(Params const& params) {
-    return {params.num_m_blocks - 1 - int(blockIdx.x), int(blockIdx.y), int(blockIdx.z)};
+  CUTLASS_DEVICE static int first_tile() { return int(blockIdx.x); }
+  CUTLASS_DEVICE static int next_tile(int tile) { return tile + int(gridDim.x); }
+  CUTLASS_DEVICE static bool valid(Params const& params, int tile) { return tile < params.num_tiles; }
+
+  CUTLASS_DEVICE static Tile decode(Params const& params, int tile) {
+    int m = tile % params.num_m_blocks;
+    int head = tile / params.num_m_blocks;
+    return {params.num_m_blocks - 1 - m, head % params.nheads, head / params.nheads};
   }
 };
 

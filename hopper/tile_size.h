@@ -14,9 +14,9 @@ struct FwdTileSize {
 };
 
 constexpr FwdTileSize fwd_tile_size(int head_dim) {
-  return head_dim <= 64    ? FwdTileSize{128, 128, 2}   // 80 KB smem
-         : head_dim <= 128 ? FwdTileSize{128, 128, 2}   // 160 KB
-                           : FwdTileSize{128, 80, 2};   // 224 KB
+  return head_dim <= 64    ? FwdTileSize{128, 192, 2}   // 112 KB smem
+         : head_dim <= 128 ? FwdTileSize{128, 176, 2}   // 208 KB
+                           : FwdTileSize{128, 64, 2};   // 192 KB
 }
 
 }  // namespace fa3

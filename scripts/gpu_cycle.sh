@@ -2,8 +2,8 @@
 # The whole device cycle on a Hopper machine, one command: build fa3 with all cores, check the
 # SASS, run every test (the GPU tier included), compute-sanitizer (memcheck, racecheck) on the
 # smoke and attention kernels, the accuracy report and the forward benchmark. Everything printed
-# goes to $OUT/cycle.log; JSON and PNG results to $OUT (the device tool's output folder, at most
-# 8 files come back) or ./.fa3_out.
+# goes to $OUT/cycle.log; build and test logs, JSON and PNG results to $OUT (the device tool's
+# output folder: 7 files, of the 8 that come back) or ./.fa3_out.
 #
 # With the device tool, from the repo root (no internet there: the CUTLASS wheel travels in .whl/):
 #   run(command="FA3_COMMIT=<short sha> bash scripts/gpu_cycle.sh", carry=[".whl"])
@@ -12,19 +12,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/.fa3_out}"
 mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
 exec > >(tee "$OUT/cycle.log") 2>&1
 status=0
 step() { echo; echo "=== $* ==="; }
 
-if compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
-# The CUDA image sets CXX=/opt/gcc/bin/g++, a wrapper that links libstdc++ statically into the
-# module; a C++ exception thrown by the extension (every argument check) then kills the process
-# with SIGSEGV. The system g++ links it dynamically, as any normal toolchain does.
-if [ -x /usr/bin/g++ ]; then export CC=/usr/bin/gcc CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++; fi
+# shellcheck source=scripts/device_env.sh
+source scripts/device_env.sh || exit 1
 
 step "GPU"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv
@@ -57,8 +50,7 @@ for tool in memcheck racecheck; do
     compute-sanitizer --tool "$tool" --error-exitcode 9 python3 $prog > /tmp/san.log 2>&1
     rc=$?
     echo "$tool $prog: exit $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log | tail -n 1)"
-    cat /tmp/san.log >> "$OUT/sanitizer.log"
-    [ "$rc" -eq 0 ] || status=1
+    [ "$rc" -eq 0 ] || { tail -n 40 /tmp/san.log; status=1; }
   done
 done
 

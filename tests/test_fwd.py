@@ -59,7 +59,8 @@ def randn(*shape, dtype):
 @pytest.mark.parametrize("hdim", HDIMS)
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("seqlen_q,seqlen_k", [(1, 1), (17, 17), (1000, 1000), (113, 203), (203, 113),
-                                                (2048, 511), (511, 2048), (129, 81), (81, 129)])
+                                                (2048, 511), (511, 2048), (129, 81), (81, 129),
+                                                (177, 193), (193, 177)])  # just past each tile
 def test_matches_reference(dtype, hdim, causal, seqlen_q, seqlen_k):
     q = randn(2, seqlen_q, 4, hdim, dtype=dtype)
     k, v = randn(2, seqlen_k, 4, hdim, dtype=dtype), randn(2, seqlen_k, 4, hdim, dtype=dtype)
