@@ -2,6 +2,8 @@
 // tile, builds the collectives' parameters (TMA descriptors included) and launches.
 #pragma once
 
+#include <type_traits>
+
 #include <cutlass/numeric_types.h>
 
 #include "cuda_check.h"
@@ -28,7 +30,8 @@ void run_fwd_instance(FwdParams const& params, void* stream) {
   using Traits = FwdKernelTraits<Element, kHeadDim, kTile.block_m, kTile.block_n, kTile.stages>;
   using Mainloop = MainloopFwdSm90<Traits, kCausal, typename FwdOptionsFor<kSchedule>::type>;
   using Epilogue = EpilogueFwdSm90<Traits>;
-  using Scheduler = StaticPersistentScheduler;
+  using Scheduler = std::conditional_t<fwd_persistent(kHeadDim, kCausal), StaticPersistentScheduler,
+                                       SingleTileScheduler>;
   using Kernel = FlashFwdKernelSm90<Traits, Mainloop, Epilogue, Scheduler>;
 
   typename Kernel::Params kernel_params{Mainloop::to_underlying_arguments(params),

@@ -1,8 +1,17 @@
-// Forward tile sizes per head dim, in one table. kBlockM rows of Q per CTA (64 per consumer
-// warpgroup), kBlockN keys per mainloop step, kStages K/V buffers in shared memory.
+// Forward tile sizes and scheduling per head dim, in one table. kBlockM rows of Q per CTA (64
+// per consumer warpgroup), kBlockN keys per mainloop step, kStages K/V buffers in shared memory.
 // Smem: Q kBlockM*D + (K + V) kStages*kBlockN*D elements must fit in 227 KB.
-// First correct version; the speed issue measures the alternatives (FA3 uses 192x128 / 128x176
-// / 128x80 for hdim 64 / 128 / 256) and records them here.
+//
+// Measured on the H100 (bf16, 16k tokens, TFLOP/s, fa3 vs cuDNN in the same run; benchmarks/
+// results and the closing notes have the full tables; run-to-run spread is about 5%):
+//   hdim 64:  128x128 462 (16k), 394 (2k)   ->  128x192 474 (16k), 388 (2k)
+//   hdim 128: 128x128 615 (16k), 495 (2k)   ->  128x176 646 (16k), 482 (2k)
+//   hdim 256: 128x80 704 (16k); 128x64 614: 80 is kept (64 was only tried to avoid spills
+//             in the persistent loop, and the persistent loop is not used for hdim 256).
+// Persistent scheduling (static, stride #SMs): hdim 128 non-causal 2k 482 -> 505, 16k ~same;
+// causal 16k 629 -> 434 (hdim 128) and 680 -> 410 (256): static strides let CTAs drift across
+// heads when tile lengths differ, and K/V stop being shared in L2. So: persistent for non-causal
+// hdim <= 128, one CTA per tile otherwise.
 #pragma once
 
 namespace fa3 {
@@ -16,7 +25,9 @@ struct FwdTileSize {
 constexpr FwdTileSize fwd_tile_size(int head_dim) {
   return head_dim <= 64    ? FwdTileSize{128, 192, 2}   // 112 KB smem
          : head_dim <= 128 ? FwdTileSize{128, 176, 2}   // 208 KB
-                           : FwdTileSize{128, 64, 2};   // 192 KB
+                           : FwdTileSize{128, 80, 2};   // 224 KB
 }
+
+constexpr bool fwd_persistent(int head_dim, bool causal) { return !causal && head_dim <= 128; }
 
 }  // namespace fa3
