@@ -38,21 +38,21 @@ void run_causal_or_not(const FwdParams& p, void* stream) {
   }
 }
 
-// The ablation schedules exist for bf16, head dim 128, non-causal only (instantiations/
+// The non-default schedules exist for bf16, head dim 128, non-causal only (instantiations/
 // flash_fwd_bf16_hdim128_ablation.cu).
-void run_ablation(const FwdParams& p, void* stream) {
+void run_ablation(const FwdParams& p, FwdSchedule schedule, void* stream) {
   FA3_CHECK_ARG(p.dtype == Dtype::kBFloat16 && p.headdim == 128 && !p.causal,
-                "schedule " << static_cast<int>(p.schedule)
+                "schedule " << static_cast<int>(schedule)
                             << " (ablation) is built for bf16, headdim 128, non-causal only");
-  switch (p.schedule) {
-    case FwdSchedule::kOverlap:
-      return run_fwd_instance<Dtype::kBFloat16, 128, false, FwdSchedule::kOverlap>(p, stream);
+  switch (schedule) {
+    case FwdSchedule::kPingpongOverlap:
+      return run_fwd_instance<Dtype::kBFloat16, 128, false, FwdSchedule::kPingpongOverlap>(p, stream);
     case FwdSchedule::kPingpong:
       return run_fwd_instance<Dtype::kBFloat16, 128, false, FwdSchedule::kPingpong>(p, stream);
     case FwdSchedule::kSerial:
       return run_fwd_instance<Dtype::kBFloat16, 128, false, FwdSchedule::kSerial>(p, stream);
-    case FwdSchedule::kPingpongOverlap:
-      break;
+    default:
+      FA3_CHECK_ARG(false, "schedule " << static_cast<int>(schedule) << " has no ablation build");
   }
 }
 
@@ -82,9 +82,10 @@ void run_fwd(const FwdParams& p, void* stream) {
   check_tensor(p.v, p.v_stride, p.seqlen_k, p.nheads_kv, p.batch, "v");
   check_tensor(p.o, p.o_stride, p.seqlen_q, p.nheads, p.batch, "o");
   FA3_CHECK_ARG(p.lse != nullptr, "lse must not be a null pointer");
-  FA3_CHECK_ARG(static_cast<int>(p.schedule) >= 0 && static_cast<int>(p.schedule) <= 3,
-                "schedule must be in [0, 3], got " << static_cast<int>(p.schedule));
-  if (p.schedule != kDefaultFwdSchedule) return run_ablation(p, stream);
+  FA3_CHECK_ARG(static_cast<int>(p.schedule) >= 0 && static_cast<int>(p.schedule) <= 4,
+                "schedule must be in [0, 4], got " << static_cast<int>(p.schedule));
+  const FwdSchedule schedule = p.schedule == FwdSchedule::kDefault ? kDefaultFwdSchedule : p.schedule;
+  if (schedule != kDefaultFwdSchedule) return run_ablation(p, schedule, stream);
   switch (p.dtype) {
     case Dtype::kFloat16: return run_head_dim<Dtype::kFloat16>(p, stream);
     case Dtype::kBFloat16: return run_head_dim<Dtype::kBFloat16>(p, stream);

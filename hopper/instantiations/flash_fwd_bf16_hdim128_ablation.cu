@@ -1,8 +1,8 @@
-// The three non-default forward schedules (no pingpong, no intra-warpgroup overlap, neither),
-// for the ablation of python -m fa3.bench --ablation: bf16, head dim 128, non-causal only.
+// The three non-default forward schedules (pingpong + overlap, pingpong alone, neither), for the
+// ablation of python -m fa3.bench --ablation: bf16, head dim 128, non-causal only.
 #include "flash_fwd_launch.hpp"
 
-template void fa3::run_fwd_instance<fa3::Dtype::kBFloat16, 128, false, fa3::FwdSchedule::kOverlap>(
+template void fa3::run_fwd_instance<fa3::Dtype::kBFloat16, 128, false, fa3::FwdSchedule::kPingpongOverlap>(
     fa3::FwdParams const&, void*);
 template void fa3::run_fwd_instance<fa3::Dtype::kBFloat16, 128, false, fa3::FwdSchedule::kPingpong>(
     fa3::FwdParams const&, void*);

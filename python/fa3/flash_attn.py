@@ -43,7 +43,7 @@ def _strides(x: torch.Tensor) -> Tuple[int, int, int]:
 @torch.library.custom_op("fa3::fwd", mutates_args=(), device_types="cuda")
 def _fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: float, causal: bool,
          schedule: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
-    """schedule: 0 the default; 1-3 the ablation variants (FwdSchedule in hopper/flash_params.h)."""
+    """schedule: 0 the build's default; 1-4 one schedule by name (FwdSchedule in hopper/flash_params.h)."""
     ext = require_hopper(q.device, "fa3.flash_attn_func")
     for name, x in (("q", q), ("k", k), ("v", v)):
         _check_alignment(x, name)
