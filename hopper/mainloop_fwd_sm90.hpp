@@ -210,16 +210,28 @@ struct MainloopFwdSm90 {
       for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
     };
 
-    barrier_q.wait(q_phase);
-    turns.start();
-    if constexpr (Options::kIntraWGOverlap) {
-      // Prologue: S of the first key tile alone.
+    // A GEMM issued in its own turn and waited for; its pipeline stage is released after.
+    auto s_gemm_alone = [&] {
       turns.acquire();
       pipeline_k.consumer_wait(read);
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
       turns.release(false);
       warpgroup_wait<0>();
       pipeline_k.consumer_release(read);
+    };
+    auto pv_gemm_alone = [&](PipelineState const& v_stage, bool last_turn) {
+      turns.acquire();
+      pipeline_v.consumer_wait(v_stage);
+      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, v_stage.index()), tOrO);
+      turns.release(last_turn);
+      warpgroup_wait<0>();
+      pipeline_v.consumer_release(v_stage);
+    };
+
+    barrier_q.wait(q_phase);
+    turns.start();
+    if constexpr (Options::kIntraWGOverlap) {
+      s_gemm_alone();  // prologue: S of the first key tile
       softmax_to_p(n_block_max - 1);
       convert_p();
       PipelineState read_v = read;
@@ -243,30 +255,14 @@ struct MainloopFwdSm90 {
         ++read;
       }
       arrive_query_empty();  // every QK^T GEMM of this tile is done
-      // Epilogue of the loop: the last P V.
-      turns.acquire();
-      pipeline_v.consumer_wait(read_v);
-      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, read_v.index()), tOrO);
-      turns.release(true);
-      warpgroup_wait<0>();
-      pipeline_v.consumer_release(read_v);
+      pv_gemm_alone(read_v, /*last_turn=*/true);  // the last P V
     } else {
       for (int n_block = n_block_max - 1; n_block >= 0; --n_block) {
-        turns.acquire();
-        pipeline_k.consumer_wait(read);
-        warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
-        turns.release(false);
-        warpgroup_wait<0>();
-        pipeline_k.consumer_release(read);
+        s_gemm_alone();
         softmax_to_p(n_block);
         scale_rows(o_rows, o_scale);
         convert_p();
-        turns.acquire();
-        pipeline_v.consumer_wait(read);
-        warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, read.index()), tOrO);
-        turns.release(n_block == 0);
-        warpgroup_wait<0>();
-        pipeline_v.consumer_release(read);
+        pv_gemm_alone(read, /*last_turn=*/n_block == 0);
         ++read;
       }
       arrive_query_empty();
