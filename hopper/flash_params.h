@@ -42,7 +42,4 @@ struct FwdParams {
 // (dtype, headdim, causal) on `stream` (a cudaStream_t).
 void run_fwd(const FwdParams& params, void* stream);
 
-// The head dims with a compiled kernel, for Python to report.
-constexpr int kSupportedHeadDims[] = {64, 128, 256};
-
 }  // namespace fa3
