@@ -33,7 +33,6 @@ void fwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
          StrideTuple q_stride, StrideTuple k_stride, StrideTuple v_stride, StrideTuple o_stride, int batch,
          int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim, float softmax_scale, bool causal,
          int dtype, int schedule, std::uintptr_t stream) {
-  FA3_CHECK_ARG(dtype == 0 || dtype == 1, "dtype must be 0 (fp16) or 1 (bf16), got " << dtype);
   fa3::FwdParams p{};
   p.q = as_ptr<const void>(q);
   p.k = as_ptr<const void>(k);
