@@ -41,11 +41,10 @@ struct EpilogueFwdSm90 {
 
     typename Traits::TiledMmaPV mma_pv;
     auto thr_pv = mma_pv.get_thread_slice(thread_idx);
-    Tensor mO = make_tensor(make_gmem_ptr(params.o), make_shape(params.seqlen_q, params.headdim),
-                            make_stride(params.o_stride.row, _1{}));
     Element* o_head = params.o + bidb * params.o_stride.batch + bidh * params.o_stride.head;
-    Tensor gO = local_tile(make_tensor(make_gmem_ptr(o_head), layout(mO)), select<0, 2>(TileShape{}),
-                           make_coord(m_block, _0{}));
+    Tensor mO = make_tensor(make_gmem_ptr(o_head), make_shape(params.seqlen_q, params.headdim),
+                            make_stride(params.o_stride.row, _1{}));  // this (batch, head)'s O
+    Tensor gO = local_tile(mO, select<0, 2>(TileShape{}), make_coord(m_block, _0{}));
     Tensor tOgO = thr_pv.partition_C(gO);
     Tensor tOcO = thr_pv.partition_C(make_identity_tensor(select<0, 2>(TileShape{})));
     int rows_left = params.seqlen_q - m_block * kBlockM;
