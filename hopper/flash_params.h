@@ -9,7 +9,7 @@ namespace fa3 {
 enum class Dtype : int { kFloat16 = 0, kBFloat16 = 1 };
 
 // How the consumer warpgroups schedule their GEMMs (fwd_options.h). kDefault means the build's
-// default: intra-warpgroup overlap without pingpong. In four ablation runs on the H100 (bf16,
+// default: intra-warpgroup overlap without pingpong. In five ablation runs on the H100 (bf16,
 // hdim 128) overlap alone beat overlap + pingpong by 1-5% at seqlen <= 4k every time and was
 // within noise (+-4%) at 8k-16k. The other schedules exist for the ablation and are built for
 // bf16, head dim 128, non-causal only.
