@@ -48,9 +48,18 @@ struct EpilogueFwdSm90 {
     Tensor tOgO = thr_pv.partition_C(gO);
     Tensor tOcO = thr_pv.partition_C(make_identity_tensor(select<0, 2>(TileShape{})));
     int rows_left = params.seqlen_q - m_block * kBlockM;
+    // An accumulator's values come in pairs of adjacent columns: store each pair as one 4-byte
+    // word (run_fwd checks that o is 16-byte aligned with strides in multiples of 16 bytes).
+    static_assert(decltype(size<0, 0>(tOgO))::value == 2 && decltype(stride<0, 0>(tOgO))::value == 1);
+    using Pair = cutlass::Array<Element, 2>;
     CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < size(tOrO); ++i) {
-      if (int(get<0>(tOcO(i))) < rows_left) tOgO(i) = static_cast<Element>(tOrO(i));
+    for (int i = 0; i < size(tOrO); i += 2) {
+      if (int(get<0>(tOcO(i))) < rows_left) {
+        Pair pair;
+        pair[0] = static_cast<Element>(tOrO(i));
+        pair[1] = static_cast<Element>(tOrO(i + 1));
+        *reinterpret_cast<Pair*>(&tOgO(i)) = pair;
+      }
     }
     // The 4 lanes of a quad hold the same rows; the first writes their LSE.
     if (thread_idx % 4 == 0) {

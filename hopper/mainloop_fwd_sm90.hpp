@@ -110,8 +110,13 @@ struct MainloopFwdSm90 {
     Tensor sK = make_tensor(make_smem_ptr(smem.k.data()), SmemLayoutKV{});
     Tensor sV = make_tensor(make_smem_ptr(smem.v.data()), SmemLayoutKV{});
     auto [tQgQ, tQsQ] = tma_partition(params.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
-    auto [tKgK, tKsK] = tma_partition(params.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
-    auto [tVgV, tVsV] = tma_partition(params.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
+    // (Named tensors, not structured bindings: the loaders below capture them.)
+    auto k_part = tma_partition(params.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
+    auto v_part = tma_partition(params.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
+    Tensor tKgK = get<0>(k_part);
+    Tensor tKsK = get<1>(k_part);
+    Tensor tVgV = get<0>(v_part);
+    Tensor tVsV = get<1>(v_part);
     bool const elected = cute::elect_one_sync();
 
     if (wait_query_empty) sync_query_empty();
@@ -120,17 +125,31 @@ struct MainloopFwdSm90 {
       copy(params.tma_q.with(reinterpret_cast<cutlass::arch::ClusterTransactionBarrier::ValueType&>(barrier_q), 0),
            tQgQ, tQsQ);
     }
-    for (int n_block = n_block_max - 1; n_block >= 0; --n_block) {
-      pipeline_k.producer_acquire(write);
+    // K of a key tile is needed one step before its V (the consumers' S GEMM of tile n runs
+    // beside the PV GEMM of tile n+1), so K runs one tile ahead: K(n) is issued before V(n+1).
+    // Both use the stage of their own key tile.
+    auto load_k = [&](int n_block, PipelineState const& stage) {
+      pipeline_k.producer_acquire(stage);
       if (elected) {
-        copy(params.tma_k.with(*pipeline_k.producer_get_barrier(write), 0), tKgK(_, n_block), tKsK(_, write.index()));
+        copy(params.tma_k.with(*pipeline_k.producer_get_barrier(stage), 0), tKgK(_, n_block), tKsK(_, stage.index()));
       }
-      pipeline_v.producer_acquire(write);
+    };
+    auto load_v = [&](int n_block, PipelineState const& stage) {
+      pipeline_v.producer_acquire(stage);
       if (elected) {
-        copy(params.tma_v.with(*pipeline_v.producer_get_barrier(write), 0), tVgV(_, n_block), tVsV(_, write.index()));
+        copy(params.tma_v.with(*pipeline_v.producer_get_barrier(stage), 0), tVgV(_, n_block), tVsV(_, stage.index()));
       }
-      ++write;
+    };
+    load_k(n_block_max - 1, write);
+    for (int n_block = n_block_max - 2; n_block >= 0; --n_block) {
+      PipelineState next = write;
+      ++next;
+      load_k(n_block, next);
+      load_v(n_block + 1, write);
+      write = next;
     }
+    load_v(0, write);
+    ++write;
   }
 
   // Q's buffer handshake (persistent kernel): consumers arrive, the producer warp waits.
@@ -241,6 +260,7 @@ struct MainloopFwdSm90 {
         turns.acquire();
         pipeline_k.consumer_wait(read);
         warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
+        scale_rows(o_rows, o_scale);  // the previous softmax's rescale of O, under the S GEMM
         pipeline_v.consumer_wait(read_v);
         warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, read_v.index()), tOrO);
         turns.release(false);
@@ -249,12 +269,12 @@ struct MainloopFwdSm90 {
         softmax_to_p(n_block);
         warpgroup_wait<0>();  // PV is done: O and P may change now
         pipeline_v.consumer_release(read_v);
-        scale_rows(o_rows, o_scale);
         convert_p();
         read_v = read;
         ++read;
       }
       arrive_query_empty();  // every QK^T GEMM of this tile is done
+      scale_rows(o_rows, o_scale);
       pv_gemm_alone(read_v, /*last_turn=*/true);  // the last P V
     } else {
       for (int n_block = n_block_max - 1; n_block >= 0; --n_block) {

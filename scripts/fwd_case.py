@@ -1,0 +1,29 @@
+"""One forward shape of the benchmark setting (16k tokens, hidden 2048), launched a few times:
+the program that `scripts/profile_fwd.sh` hands to Nsight Compute.
+
+    python3 scripts/fwd_case.py --hdim 128 --seqlen 2048 [--causal] [--launches 4]
+"""
+import argparse
+
+import torch
+
+import fa3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hdim", type=int, default=128)
+    ap.add_argument("--seqlen", type=int, default=2048)
+    ap.add_argument("--causal", action="store_true")
+    ap.add_argument("--launches", type=int, default=4)
+    args = ap.parse_args()
+    batch, nheads = 16384 // args.seqlen, 2048 // args.hdim
+    q, k, v = (torch.randn(batch, args.seqlen, nheads, args.hdim, device="cuda", dtype=torch.bfloat16)
+               for _ in range(3))
+    for _ in range(args.launches):
+        fa3.flash_attn_func(q, k, v, causal=args.causal)
+    torch.cuda.synchronize()
+
+
+if __name__ == "__main__":
+    main()
