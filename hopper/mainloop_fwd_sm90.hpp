@@ -54,6 +54,7 @@ struct MainloopFwdSm90 {
     cute::array_aligned<Element, cute::cosize_v<SmemLayoutQ>, 1024> q;
     cute::array_aligned<Element, cute::cosize_v<SmemLayoutKV>, 1024> k;
     cute::array_aligned<Element, cute::cosize_v<SmemLayoutKV>, 1024> v;
+    float wait_pin[Traits::kConsumerThreads / cutlass::NumThreadsPerWarp];  // see pin_before_wgmma_wait
   };
 
   struct Params {
@@ -267,6 +268,7 @@ struct MainloopFwdSm90 {
         warpgroup_wait<1>();  // S_next is done; its softmax overlaps the PV GEMM
         pipeline_k.consumer_release(read);
         softmax_to_p(n_block);
+        pin_before_wgmma_wait(softmax.row_sum[0] + softmax.row_sum[kRows - 1], smem.wait_pin[thread_idx / 32]);
         warpgroup_wait<0>();  // PV is done: O and P may change now
         pipeline_v.consumer_release(read_v);
         convert_p();

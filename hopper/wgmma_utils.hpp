@@ -30,6 +30,18 @@ CUTLASS_DEVICE void warpgroup_gemm(TiledMma& tiled_mma, FragA const& tCrA, FragB
   if constexpr (kAFromRegisters) cute::warpgroup_fence_operand(const_cast<FragA&>(tCrA));
 }
 
+// Keeps the work that `value` depends on ahead of the next wgmma.wait_group. ptxas schedules
+// the wait as early as register dependences allow, i.e. above independent ALU work that the
+// source puts before it: without this, the softmax under the PV GEMM moved below the wait and
+// ran after the GEMM, not beside it (seen in the SASS: no MUFU between wait_group 1 and 0).
+// ptxas keeps shared-memory stores in order with the wait, so one lane per warp stores a value
+// computed from the last of that work to `slot`, a word nothing reads.
+CUTLASS_DEVICE void pin_before_wgmma_wait(float value, float& slot) {
+  if (cute::elect_one_sync()) {
+    asm volatile("st.shared.f32 [%0], %1;" ::"r"(cute::cast_smem_ptr_to_uint(&slot)), "f"(value) : "memory");
+  }
+}
+
 // An SM90 accumulator fragment is ((2, 2, N/8), MMA_M, MMA_N): per thread, 2 adjacent columns,
 // rows r and r+8, N/8 column groups. As (rows, cols): ((2, MMA_M), (2, N/8, MMA_N)).
 template <class Layout>

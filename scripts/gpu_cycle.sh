@@ -35,7 +35,7 @@ if grep -qE "C7510|C7508" "$OUT/build.log" || grep -E "spill (stores|loads)" "$O
 else
   echo "ptxas: no spills, no C7510/C7508 warnings"
 fi
-echo "SASS: $(cuobjdump -sass "$so" | grep -c HGMMA) HGMMA, $(cuobjdump -sass "$so" | grep -cE '\bHMMA\b') HMMA, $(cuobjdump -sass "$so" | grep -cE 'LDL|STL') local-memory instructions"
+python3 scripts/check_sass.py "$so" || status=1
 python3 -m fa3
 
 step "tests"

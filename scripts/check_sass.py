@@ -1,0 +1,59 @@
+"""Checks on the SASS of the built extension (or any object file): tensor-core GEMMs are
+warpgroup MMAs (HGMMA, no HMMA), nothing spills to local memory, and in every kernel with an
+overlapped mainloop the softmax (MUFU.EX2) really sits between `wait_group 1` (S done) and
+`wait_group 0` (PV done): ptxas may hoist the second wait above it, which silently turns the
+intra-warpgroup overlap off (hopper/wgmma_utils.hpp, pin_before_wgmma_wait).
+
+    python3 scripts/check_sass.py path/to/_C.so      # exit status 1 on a failed check
+"""
+import re
+import subprocess
+import sys
+
+
+def kernels(sass: str):
+    """(name, instructions) for each function in a cuobjdump -sass listing."""
+    for chunk in re.split(r"\n\s+Function : ", sass)[1:]:
+        name = chunk.split("\n", 1)[0].strip()
+        ins = [re.sub(r"^.*?\*/\s*", "", line).split(";")[0].strip()
+               for line in chunk.split("\n") if re.search(r"/\*[0-9a-f]{4}\*/", line)]
+        yield name, ins
+
+
+def softmax_under_pv(ins):
+    """MUFU.EX2 count between each 'wait_group 1' and the next 'wait_group 0'."""
+    counts = []
+    for i, s in enumerate(ins):
+        if "DEPBAR.LE gsb0, 0x1" in s:
+            j, mufu = i + 1, 0
+            while j < len(ins) and "DEPBAR.LE gsb0, 0x0" not in ins[j]:
+                mufu += "MUFU.EX2" in ins[j]
+                j += 1
+            counts.append(mufu)
+    return counts
+
+
+def main() -> int:
+    sass = subprocess.run(["cuobjdump", "-sass", sys.argv[1]], check=True, capture_output=True, text=True).stdout
+    ok = True
+    hgmma = len(re.findall(r"\bHGMMA\b", sass))
+    hmma = len(re.findall(r"\bHMMA\b", sass))
+    local = len(re.findall(r"\b(LDL|STL)\b", sass))
+    print(f"SASS: {hgmma} HGMMA, {hmma} HMMA, {local} local-memory instructions")
+    ok &= hgmma > 0 and hmma == 0 and local == 0
+    overlapped = 0
+    for name, ins in kernels(sass):
+        counts = softmax_under_pv(ins)
+        if not counts:
+            continue  # no overlapped mainloop (serial schedules, smoke kernels)
+        overlapped += 1
+        if min(counts) == 0:
+            print(f"softmax NOT overlapped with the PV GEMM in {name[:100]}: MUFU.EX2 per wait window {counts}")
+            ok = False
+    print(f"overlapped mainloops: {overlapped} kernels checked, softmax between the waits in "
+          f"{'all' if ok else 'not all'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
