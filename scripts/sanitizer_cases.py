@@ -11,6 +11,8 @@ from fa3.reference import attention_ref
 CASES = [  # (batch, seqlen_q, seqlen_k, nheads, nheads_kv, hdim, causal)
     (1, 1, 1, 1, 1, 64, False), (2, 130, 77, 2, 1, 64, True), (1, 77, 130, 4, 2, 128, True),
     (1, 129, 129, 2, 2, 128, False), (1, 200, 81, 2, 1, 256, False), (1, 81, 200, 2, 2, 256, True),
+    # More tiles than SMs (persistent kernels run several per CTA), odd key-tile counts.
+    (2, 600, 353, 40, 8, 128, False), (2, 600, 400, 40, 40, 64, False),
 ]
 
 

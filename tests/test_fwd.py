@@ -74,6 +74,17 @@ def test_long_sequence_tail(hdim, causal):
     run_and_check(q, k, v, causal)
 
 
+@pytest.mark.parametrize("hdim", HDIMS)
+@pytest.mark.parametrize("seqlen_k", [177, 353])  # 2 and 3 key tiles at hdim 128 (an odd count)
+def test_many_tiles_per_cta(hdim, seqlen_k):
+    """Several times more query tiles than SMs: the persistent kernels (non-causal, hdim <= 128)
+    run many tiles per CTA, carrying pipeline stages and buffers from one tile to the next; with
+    an odd number of key tiles the stage of a tile's last K/V alternates from tile to tile."""
+    q = randn(4, 1000, 16, hdim, dtype=torch.bfloat16)
+    k, v = randn(4, seqlen_k, 16, hdim, dtype=torch.bfloat16), randn(4, seqlen_k, 16, hdim, dtype=torch.bfloat16)
+    run_and_check(q, k, v, causal=False)
+
+
 @pytest.mark.parametrize("nheads,nheads_kv", [(16, 2), (8, 1)])  # GQA 8:1, MQA
 @pytest.mark.parametrize("causal", [False, True])
 def test_gqa_and_mqa(nheads, nheads_kv, causal):
