@@ -1,10 +1,16 @@
-// Forward epilogue: normalize O by the softmax row sums and write O (input precision) and the
-// LSE (fp32) straight from registers, predicated on seqlen_q for the last query tile.
+// Forward epilogue: normalize O by the softmax row sums, stage it in shared memory (stmatrix,
+// swizzled like Q) and write it with one TMA store; the LSE (fp32) goes straight from registers.
+// O's staging buffer is the V stage of the tile's last PV GEMM (the only smem no one else may
+// be filling at this point: the producer is already loading the next tile's Q, K and first V
+// into the other buffers). That stage is released to the producer here, once the TMA store
+// has read it, instead of by the mainloop. The TMA store clips the rows past seqlen_q.
 #pragma once
 
 #include <cute/tensor.hpp>
+#include <cutlass/arch/barrier.h>
 
 #include "flash_params.h"
+#include "named_barriers.h"
 #include "softmax.hpp"
 #include "wgmma_utils.hpp"
 
@@ -14,55 +20,61 @@ template <class Traits>
 struct EpilogueFwdSm90 {
   using Element = typename Traits::Element;
   using TileShape = typename Traits::TileShape;
+  using SmemLayoutO = typename Traits::SmemLayoutO;
   static constexpr int kBlockM = Traits::kBlockM;
+  static constexpr int kConsumerThreads = Traits::kConsumerThreads;
+  static constexpr int kSmemElems = cute::cosize_v<SmemLayoutO>;
+
+  // O as TMA sees it: (seqlen_q, headdim, heads, batch), head dim contiguous.
+  using ShapeO = cute::Shape<int32_t, int32_t, int32_t, int32_t>;
+  using StrideO = cute::Stride<int64_t, cute::_1, int64_t, int64_t>;
+  using GmemTensor = decltype(cute::make_tensor(cute::make_gmem_ptr(static_cast<Element*>(nullptr)), ShapeO{},
+                                                StrideO{}));
+  using TmaO = decltype(cute::make_tma_copy(cute::SM90_TMA_STORE{}, GmemTensor{}, SmemLayoutO{},
+                                            cute::select<0, 2>(TileShape{}), cute::_1{}));
 
   struct Params {
-    Element* o;
+    TmaO tma_o;
+    ShapeO shape_o;
     float* lse;  // (batch, nheads, seqlen_q), contiguous
-    Strides3 o_stride;
     int seqlen_q;
-    int headdim;
     int nheads;
   };
 
   static Params to_underlying_arguments(FwdParams const& p) {
-    return {static_cast<Element*>(p.o), p.lse, p.o_stride, p.seqlen_q, p.headdim, p.nheads};
+    ShapeO shape_o = cute::make_shape(p.seqlen_q, p.headdim, p.nheads, p.batch);
+    auto o = cute::make_tensor(cute::make_gmem_ptr(static_cast<Element*>(p.o)), shape_o,
+                               cute::make_stride(p.o_stride.row, cute::_1{}, p.o_stride.head, p.o_stride.batch));
+    auto tma_o = cute::make_tma_copy(cute::SM90_TMA_STORE{}, o, SmemLayoutO{}, cute::select<0, 2>(TileShape{}),
+                                     cute::_1{});
+    return {tma_o, shape_o, p.lse, p.seqlen_q, p.nheads};
   }
 
+  CUTLASS_DEVICE static void prefetch_tma_descriptors(Params const& params) {
+    cute::prefetch_tma_descriptor(params.tma_o.get_tma_descriptor());
+  }
+
+  // smem_o: kSmemElems elements of shared memory that no one reads or writes once every
+  // consumer's last PV GEMM is done. stage_empty: the empty barrier of the pipeline stage that
+  // holds smem_o, released here for all consumer threads (nullptr: nothing to release).
   template <class FragO, class Softmax>
   CUTLASS_DEVICE void store(Params const& params, FragO& tOrO, Softmax& softmax, int thread_idx, int m_block,
-                            int bidh, int bidb) const {
+                            int bidh, int bidb, Element* smem_o, uint64_t* stage_empty) const {
     using namespace cute;
     Tensor o_rows = make_tensor(tOrO.data(), acc_rowcol(tOrO.layout()));
     constexpr int kRows = decltype(size<0>(o_rows))::value;
     float o_scale[kRows], lse[kRows];
     softmax.finalize(o_scale, lse);
     scale_rows(o_rows, o_scale);
+    Tensor rO = make_tensor_like<Element>(tOrO);
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < size(rO); ++i) rO(i) = static_cast<Element>(tOrO(i));
 
     typename Traits::TiledMmaPV mma_pv;
-    auto thr_pv = mma_pv.get_thread_slice(thread_idx);
-    Element* o_head = params.o + bidb * params.o_stride.batch + bidh * params.o_stride.head;
-    Tensor mO = make_tensor(make_gmem_ptr(o_head), make_shape(params.seqlen_q, params.headdim),
-                            make_stride(params.o_stride.row, _1{}));  // this (batch, head)'s O
-    Tensor gO = local_tile(mO, select<0, 2>(TileShape{}), make_coord(m_block, _0{}));
-    Tensor tOgO = thr_pv.partition_C(gO);
-    Tensor tOcO = thr_pv.partition_C(make_identity_tensor(select<0, 2>(TileShape{})));
     int rows_left = params.seqlen_q - m_block * kBlockM;
-    // An accumulator's values come in pairs of adjacent columns: store each pair as one 4-byte
-    // word (run_fwd checks that o is 16-byte aligned with strides in multiples of 16 bytes).
-    static_assert(decltype(size<0, 0>(tOgO))::value == 2 && decltype(stride<0, 0>(tOgO))::value == 1);
-    using Pair = cutlass::Array<Element, 2>;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < size(tOrO); i += 2) {
-      if (int(get<0>(tOcO(i))) < rows_left) {
-        Pair pair;
-        pair[0] = static_cast<Element>(tOrO(i));
-        pair[1] = static_cast<Element>(tOrO(i + 1));
-        *reinterpret_cast<Pair*>(&tOgO(i)) = pair;
-      }
-    }
     // The 4 lanes of a quad hold the same rows; the first writes their LSE.
     if (thread_idx % 4 == 0) {
+      Tensor tOcO = mma_pv.get_thread_slice(thread_idx).partition_C(make_identity_tensor(select<0, 2>(TileShape{})));
       Tensor row_coords = make_tensor(tOcO.data(), acc_rowcol(tOcO.layout()));
       float* lse_head = params.lse + (int64_t(bidb) * params.nheads + bidh) * params.seqlen_q;
       CUTLASS_PRAGMA_UNROLL
@@ -71,6 +83,40 @@ struct EpilogueFwdSm90 {
         if (row < rows_left) lse_head[m_block * kBlockM + row] = lse[r];
       }
     }
+
+    // Every consumer's last PV GEMM has read the buffer before anyone overwrites it with O.
+    sync_consumers();
+    Tensor sO = make_tensor(make_smem_ptr(smem_o), SmemLayoutO{});
+    auto copy_o = make_tiled_copy_C(Copy_Atom<SM90_U32x4_STSM_N, Element>{}, mma_pv);
+    auto thr_copy_o = copy_o.get_thread_slice(thread_idx);
+    copy(copy_o, thr_copy_o.retile_S(rO), thr_copy_o.partition_D(sO));
+    cutlass::arch::fence_view_async_shared();  // make the writes visible to the TMA (async proxy)
+    sync_consumers();
+
+    if (thread_idx == 0) {
+      Tensor mO = params.tma_o.get_tma_tensor(params.shape_o);
+      Tensor gO = local_tile(mO(_, _, bidh, bidb), select<0, 2>(TileShape{}), make_coord(m_block, _0{}));
+      auto [tOgO, tOsO] = tma_partition(params.tma_o, _0{}, Layout<_1>{}, group_modes<0, 2>(sO), group_modes<0, 2>(gO));
+      copy(params.tma_o, tOsO, tOgO);
+      tma_store_arrive();
+      tma_store_wait<0>();  // the store has read smem_o: the producer may refill it
+      if (stage_empty != nullptr) arrive_on_behalf_of_consumers(stage_empty);
+    }
+  }
+
+ private:
+  CUTLASS_DEVICE static void sync_consumers() {
+    cutlass::arch::NamedBarrier::sync(kConsumerThreads, int(FwdNamedBarrier::kEpilogue));
+  }
+
+  // One arrival of count kConsumerThreads on a PipelineTmaAsync empty barrier: what every
+  // consumer thread's consumer_release would add (cluster size 1 counts threads).
+  CUTLASS_DEVICE static void arrive_on_behalf_of_consumers(uint64_t* barrier) {
+    uint32_t addr = cute::cast_smem_ptr_to_uint(barrier);
+    asm volatile(
+        "{\n .reg .b64 state;\n mbarrier.arrive.release.cta.shared::cta.b64 state, [%0], %1;\n}\n" ::"r"(addr),
+        "r"(kConsumerThreads)
+        : "memory");
   }
 };
 

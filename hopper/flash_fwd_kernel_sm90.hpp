@@ -25,6 +25,13 @@ struct FlashFwdKernelSm90 {
   };
   static constexpr int kSharedStorageSize = sizeof(SharedStorage);
 
+  // O is staged in a V stage (epilogue_fwd_sm90.hpp). If it does not fit in one, it spans from
+  // the first: only safe when no next tile's V may be loading meanwhile.
+  static constexpr int kVStageElems = cute::cosize_v<typename Traits::SmemLayoutKV> / Traits::kStages;
+  static constexpr bool kOFitsInStage = Epilogue::kSmemElems <= kVStageElems;
+  static_assert(kOFitsInStage || !Scheduler::kPersistent, "a persistent kernel must fit O in one V stage");
+  static_assert(Epilogue::kSmemElems <= cute::cosize_v<typename Traits::SmemLayoutKV>, "O must fit in V's buffers");
+
   struct Params {
     typename Mainloop::Params mainloop;
     typename Epilogue::Params epilogue;
@@ -41,6 +48,7 @@ struct FlashFwdKernelSm90 {
 
     if (warp_group == 0 && warp_in_group == 0 && elected) {
       Mainloop::prefetch_tma_descriptors(params.mainloop);
+      Epilogue::prefetch_tma_descriptors(params.epilogue);
       smem.barrier_q.init(1);  // one arrival: the producer thread, plus Q's transaction bytes
     }
     typename Pipeline::Params pipeline_params;
@@ -77,10 +85,16 @@ struct FlashFwdKernelSm90 {
         typename Scheduler::Tile tile = Scheduler::decode(sched, t);
         Tensor tOrO = partition_fragment_C(mma_pv, select<0, 2>(typename Traits::TileShape{}));
         OnlineSoftmax<2 * size<1>(decltype(tOrO){})> softmax(params.mainloop.scale_log2);
-        int visited = mainloop.mma(params.mainloop, pipeline_k, pipeline_v, read, tOrO, softmax, thread_idx,
+        auto result = mainloop.mma(params.mainloop, pipeline_k, pipeline_v, read, tOrO, softmax, thread_idx,
                                    smem.mainloop, smem.barrier_q, q_phase, tile.m_block);
-        if (visited > 0) q_phase ^= 1;
-        Epilogue{}.store(params.epilogue, tOrO, softmax, thread_idx, tile.m_block, tile.bidh, tile.bidb);
+        if (result.visited) q_phase ^= 1;
+        // A tile that sees no key loaded nothing (only possible when causal, i.e. not persistent):
+        // all of V's buffers are free, and there is no stage to release.
+        int o_stage = kOFitsInStage ? result.last_v_stage : 0;
+        uint64_t* stage_empty =
+            result.visited ? reinterpret_cast<uint64_t*>(&smem.pipeline_v.empty_barrier_[result.last_v_stage]) : nullptr;
+        Epilogue{}.store(params.epilogue, tOrO, softmax, thread_idx, tile.m_block, tile.bidh, tile.bidb,
+                         smem.mainloop.v.data() + o_stage * kVStageElems, stage_empty);
       }
     }
   }

@@ -40,6 +40,8 @@ struct FwdKernelTraits {
   using SmemLayoutAtomQ = decltype(cutlass::gemm::collective::detail::ss_smem_selector<
                                    cute::GMMA::Major::K, Element, cute::Int<kBlockM>, cute::Int<kHeadDim>>());
   using SmemLayoutQ = decltype(cute::tile_to_shape(SmemLayoutAtomQ{}, cute::select<0, 2>(TileShape{})));
+  // O is staged for its TMA store in the same (kBlockM, head dim) swizzled layout as Q.
+  using SmemLayoutO = SmemLayoutQ;
   using SmemLayoutAtomKV = decltype(cutlass::gemm::collective::detail::ss_smem_selector<
                                     cute::GMMA::Major::K, Element, cute::Int<kBlockN>, cute::Int<kHeadDim>>());
   using SmemLayoutKV = decltype(cute::tile_to_shape(

@@ -189,16 +189,23 @@ struct MainloopFwdSm90 {
     }
   };
 
+  // What a consumer's mma() leaves to the epilogue: whether any key tile was visited (none:
+  // every row of the tile sees no key) and, if so, the V stage of its last PV GEMM, which it
+  // has not released (the epilogue stages O there and releases it).
+  struct MmaResult {
+    bool visited;
+    int last_v_stage;
+  };
+
   // Consumers: accumulate O (unnormalized) and the softmax statistics for query tile m_block.
-  // Returns how many key tiles were visited (0: every row of the tile sees no key).
   template <class FragO, class Softmax>
-  CUTLASS_DEVICE int mma(Params const& params, Pipeline& pipeline_k, Pipeline& pipeline_v, PipelineState& read,
+  CUTLASS_DEVICE MmaResult mma(Params const& params, Pipeline& pipeline_k, Pipeline& pipeline_v, PipelineState& read,
                          FragO& tOrO, Softmax& softmax, int thread_idx, SharedStorage& smem,
                          cutlass::arch::ClusterTransactionBarrier& barrier_q, int q_phase, int m_block) const {
     using namespace cute;
     int n_block_max = params.mask.n_block_max(m_block);
     clear(tOrO);
-    if (n_block_max <= 0) return 0;
+    if (n_block_max <= 0) return {false, 0};
     Tensor sQ = make_tensor(make_smem_ptr(smem.q.data()), SmemLayoutQ{});
     Tensor sK = make_tensor(make_smem_ptr(smem.k.data()), SmemLayoutKV{});
     Tensor sVt = make_tensor(make_smem_ptr(smem.v.data()), SmemLayoutVt{});
@@ -239,13 +246,14 @@ struct MainloopFwdSm90 {
       warpgroup_wait<0>();
       pipeline_k.consumer_release(read);
     };
+    // The last one (last_turn) keeps its V stage for the epilogue.
     auto pv_gemm_alone = [&](PipelineState const& v_stage, bool last_turn) {
       turns.acquire();
       pipeline_v.consumer_wait(v_stage);
       warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, v_stage.index()), tOrO);
       turns.release(last_turn);
       warpgroup_wait<0>();
-      pipeline_v.consumer_release(v_stage);
+      if (!last_turn) pipeline_v.consumer_release(v_stage);
     };
 
     barrier_q.wait(q_phase);
@@ -278,18 +286,21 @@ struct MainloopFwdSm90 {
       arrive_query_empty();  // every QK^T GEMM of this tile is done
       scale_rows(o_rows, o_scale);
       pv_gemm_alone(read_v, /*last_turn=*/true);  // the last P V
+      return {true, int(read_v.index())};
     } else {
+      int last_v_stage = 0;
       for (int n_block = n_block_max - 1; n_block >= 0; --n_block) {
         s_gemm_alone();
         softmax_to_p(n_block);
         scale_rows(o_rows, o_scale);
         convert_p();
         pv_gemm_alone(read, /*last_turn=*/n_block == 0);
+        last_v_stage = int(read.index());
         ++read;
       }
       arrive_query_empty();
+      return {true, last_v_stage};
     }
-    return n_block_max;
   }
 };
 

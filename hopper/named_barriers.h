@@ -12,6 +12,9 @@ enum class FwdNamedBarrier : int {
   // Persistent kernel: the consumers arrive once they no longer read Q (their last QK^T GEMM is
   // done); the producer waits on it before loading the next tile's Q into the same buffer.
   kQueryEmpty = 2,
+  // Epilogue: all consumer threads, before writing O into the shared buffer their last PV GEMMs
+  // read, and again before the TMA store reads it.
+  kEpilogue = 3,
 };
 
 }  // namespace fa3

@@ -46,6 +46,7 @@ struct TileList {
 };
 
 struct StaticPersistentScheduler : TileList {
+  static constexpr bool kPersistent = true;
   static dim3 grid(Params const& params, int num_sms) {
     return dim3(static_cast<unsigned>(params.num_tiles < num_sms ? params.num_tiles : num_sms));
   }
@@ -53,6 +54,7 @@ struct StaticPersistentScheduler : TileList {
 };
 
 struct SingleTileScheduler : TileList {
+  static constexpr bool kPersistent = false;
   static dim3 grid(Params const& params, int /*num_sms*/) { return dim3(static_cast<unsigned>(params.num_tiles)); }
   // No next tile: valid(INT_MAX) is false for any tile count, so the compiler sees the tile loop
   // run once and keeps no loop state in registers.
