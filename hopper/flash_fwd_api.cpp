@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "flash_fwd_instances.h"
 #include "flash_params.h"
+#include "tile_size.h"
 
 namespace fa3 {
 namespace {
@@ -32,9 +33,9 @@ void check_tensor(const void* ptr, const Strides3& s, int64_t rows, int64_t head
 template <Dtype kDtype, int kHeadDim>
 void run_causal_or_not(const FwdParams& p, void* stream) {
   if (p.causal) {
-    run_fwd_instance<kDtype, kHeadDim, true, kDefaultFwdSchedule>(p, stream);
+    run_fwd_instance<kDtype, kHeadDim, true, fwd_default_schedule(kHeadDim, true)>(p, stream);
   } else {
-    run_fwd_instance<kDtype, kHeadDim, false, kDefaultFwdSchedule>(p, stream);
+    run_fwd_instance<kDtype, kHeadDim, false, fwd_default_schedule(kHeadDim, false)>(p, stream);
   }
 }
 
@@ -45,8 +46,8 @@ void run_ablation(const FwdParams& p, FwdSchedule schedule, void* stream) {
                 "schedule " << static_cast<int>(schedule)
                             << " (ablation) is built for bf16, headdim 128, non-causal only");
   switch (schedule) {
-    case FwdSchedule::kPingpongOverlap:
-      return run_fwd_instance<Dtype::kBFloat16, 128, false, FwdSchedule::kPingpongOverlap>(p, stream);
+    case FwdSchedule::kOverlap:
+      return run_fwd_instance<Dtype::kBFloat16, 128, false, FwdSchedule::kOverlap>(p, stream);
     case FwdSchedule::kPingpong:
       return run_fwd_instance<Dtype::kBFloat16, 128, false, FwdSchedule::kPingpong>(p, stream);
     case FwdSchedule::kSerial:
@@ -84,8 +85,9 @@ void run_fwd(const FwdParams& p, void* stream) {
   FA3_CHECK_ARG(p.lse != nullptr, "lse must not be a null pointer");
   FA3_CHECK_ARG(static_cast<int>(p.schedule) >= 0 && static_cast<int>(p.schedule) <= 4,
                 "schedule must be in [0, 4], got " << static_cast<int>(p.schedule));
-  const FwdSchedule schedule = p.schedule == FwdSchedule::kDefault ? kDefaultFwdSchedule : p.schedule;
-  if (schedule != kDefaultFwdSchedule) return run_ablation(p, schedule, stream);
+  const FwdSchedule by_default = fwd_default_schedule(p.headdim, p.causal);
+  const FwdSchedule schedule = p.schedule == FwdSchedule::kDefault ? by_default : p.schedule;
+  if (schedule != by_default) return run_ablation(p, schedule, stream);
   switch (p.dtype) {
     case Dtype::kFloat16: return run_head_dim<Dtype::kFloat16>(p, stream);
     case Dtype::kBFloat16: return run_head_dim<Dtype::kBFloat16>(p, stream);

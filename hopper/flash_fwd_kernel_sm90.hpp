@@ -4,11 +4,8 @@
 // states and Q's barrier phase carry over from tile to tile.
 #pragma once
 
-#include <type_traits>
-
 #include <cute/tensor.hpp>
 #include <cutlass/arch/reg_reconfig.h>
-#include <cutlass/numeric_types.h>
 #include <cutlass/pipeline/pipeline.hpp>
 
 #include "softmax.hpp"
@@ -18,9 +15,6 @@ namespace fa3 {
 template <class Traits, class Mainloop, class Epilogue, class Scheduler>
 struct FlashFwdKernelSm90 {
   static constexpr int kThreads = Traits::kThreads;
-  // Polynomial degree of the exponentials on the FMA pipe: its error must stay under the
-  // rounding of P (fp16 keeps 3 more mantissa bits than bf16).
-  static constexpr int kExp2Degree = std::is_same_v<typename Traits::Element, cutlass::half_t> ? 4 : 3;
   using Pipeline = typename Mainloop::Pipeline;
 
   struct SharedStorage {
@@ -90,8 +84,7 @@ struct FlashFwdKernelSm90 {
       for (int t = Scheduler::first_tile(); Scheduler::valid(sched, t); t = Scheduler::next_tile(t)) {
         typename Scheduler::Tile tile = Scheduler::decode(sched, t);
         Tensor tOrO = partition_fragment_C(mma_pv, select<0, 2>(typename Traits::TileShape{}));
-        OnlineSoftmax<2 * size<1>(decltype(tOrO){}), Mainloop::Options::kFmaExp2Every, kExp2Degree> softmax(
-            params.mainloop.scale_log2);
+        OnlineSoftmax<2 * size<1>(decltype(tOrO){})> softmax(params.mainloop.scale_log2);
         auto result = mainloop.mma(params.mainloop, pipeline_k, pipeline_v, read, tOrO, softmax, thread_idx,
                                    smem.mainloop, smem.barrier_q, q_phase, tile.m_block);
         if (result.visited) q_phase ^= 1;

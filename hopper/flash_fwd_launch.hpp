@@ -47,10 +47,12 @@ void run_fwd_instance(FwdParams const& params, void* stream) {
 
 }  // namespace fa3
 
-// One line per explicit instantiation file: both mask variants of one (dtype, head dim), with
-// the default schedule.
-#define FA3_INSTANTIATE_FWD(DTYPE, HEADDIM)                                             \
-  template void fa3::run_fwd_instance<fa3::Dtype::DTYPE, HEADDIM, false, fa3::kDefaultFwdSchedule>( \
-      fa3::FwdParams const&, void*);                                                    \
-  template void fa3::run_fwd_instance<fa3::Dtype::DTYPE, HEADDIM, true, fa3::kDefaultFwdSchedule>(  \
+// One line per explicit instantiation file: both mask variants of one (dtype, head dim), each
+// with its default schedule.
+#define FA3_INSTANTIATE_FWD_MASK(DTYPE, HEADDIM, CAUSAL)                                            \
+  template void                                                                                     \
+  fa3::run_fwd_instance<fa3::Dtype::DTYPE, HEADDIM, CAUSAL, fa3::fwd_default_schedule(HEADDIM, CAUSAL)>( \
       fa3::FwdParams const&, void*);
+#define FA3_INSTANTIATE_FWD(DTYPE, HEADDIM)    \
+  FA3_INSTANTIATE_FWD_MASK(DTYPE, HEADDIM, false) \
+  FA3_INSTANTIATE_FWD_MASK(DTYPE, HEADDIM, true)

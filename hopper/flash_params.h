@@ -9,12 +9,9 @@ namespace fa3 {
 enum class Dtype : int { kFloat16 = 0, kBFloat16 = 1 };
 
 // How the consumer warpgroups schedule their GEMMs (fwd_options.h). kDefault means the build's
-// default: intra-warpgroup overlap without pingpong. In five ablation runs on the H100 (bf16,
-// hdim 128) overlap alone beat overlap + pingpong by 1-5% at seqlen <= 4k every time and was
-// within noise (+-4%) at 8k-16k. The other schedules exist for the ablation and are built for
-// bf16, head dim 128, non-causal only.
+// default for the head dim (fwd_default_schedule in tile_size.h). The other schedules exist for
+// the ablation and are built for bf16, head dim 128, non-causal only.
 enum class FwdSchedule : int { kDefault = 0, kPingpongOverlap = 1, kOverlap = 2, kPingpong = 3, kSerial = 4 };
-constexpr FwdSchedule kDefaultFwdSchedule = FwdSchedule::kOverlap;
 
 // Strides of a (batch, seqlen, heads, headdim) tensor, in elements; headdim's stride is 1.
 struct Strides3 {

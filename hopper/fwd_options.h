@@ -6,7 +6,7 @@
 
 namespace fa3 {
 
-template <bool kPingpong_, bool kIntraWGOverlap_, int kFmaExp2Every_ = 0>
+template <bool kPingpong_, bool kIntraWGOverlap_>
 struct FwdOptions {
   // Two consumer warpgroups take turns issuing GEMMs (named barriers), so one's softmax runs
   // while the other's GEMMs occupy the tensor cores.
@@ -14,9 +14,6 @@ struct FwdOptions {
   // Within a warpgroup, S_next = Q K_j^T and O += P_{j-1} V_{j-1} are in flight together; the
   // softmax of S_next overlaps the PV GEMM.
   static constexpr bool kIntraWGOverlap = kIntraWGOverlap_;
-  // Every kFmaExp2Every-th exponential of a softmax row on the FMA pipe instead of MUFU
-  // (softmax.hpp, exp2_on_fma); 0: all on MUFU.
-  static constexpr int kFmaExp2Every = kFmaExp2Every_;
 };
 
 template <FwdSchedule kSchedule>

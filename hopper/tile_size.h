@@ -14,6 +14,8 @@
 // hdim <= 128, one CTA per tile otherwise.
 #pragma once
 
+#include "flash_params.h"
+
 namespace fa3 {
 
 struct FwdTileSize {
@@ -29,5 +31,15 @@ constexpr FwdTileSize fwd_tile_size(int head_dim) {
 }
 
 constexpr bool fwd_persistent(int head_dim, bool causal) { return !causal && head_dim <= 128; }
+
+// The GEMM schedule (fwd_options.h). Intra-warpgroup overlap everywhere; pingpong on top of it
+// for non-causal head dim 128, where it won at long sequences once the key-tile loop lost its
+// per-score mask test (6730987, bf16 TFLOP/s, same run, overlap -> pingpong + overlap): 2k
+// 574 -> 571, 8k 633 -> 654, 16k 637 -> 667. At head dim 64 (425 -> 422, 465 -> 456,
+// 464 -> 465) and 256 (607 -> 615, 699 -> 696, 695 -> 694) it made no difference; causal runs
+// were not measured with it.
+constexpr FwdSchedule fwd_default_schedule(int head_dim, bool causal) {
+  return head_dim == 128 && !causal ? FwdSchedule::kPingpongOverlap : FwdSchedule::kOverlap;
+}
 
 }  // namespace fa3

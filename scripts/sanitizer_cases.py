@@ -26,10 +26,10 @@ def main() -> None:
             out = fa3.flash_attn_func(q, k, v, causal=causal)
             err = (out.double() - attention_ref(q, k, v, causal=causal)).abs().max().item()
             assert err < 2e-2, f"case {(b, sq, sk, h, hkv, d, causal, dtype)}: max error {err}"
-    # The ablation schedules (pingpong + overlap, pingpong, serial): bf16, hdim 128, non-causal.
+    # The ablation schedules (overlap alone, pingpong alone, serial): bf16, hdim 128, non-causal.
     q, k, v = (torch.randn(1, 200, 2, 128, device="cuda", dtype=torch.bfloat16) for _ in range(3))
     ref = attention_ref(q, k, v)
-    for schedule in (1, 3, 4):
+    for schedule in (2, 3, 4):
         out, _ = torch.ops.fa3.fwd(q, k, v, 128 ** -0.5, False, schedule)
         err = (out.double() - ref).abs().max().item()
         assert err < 2e-2, f"schedule {schedule}: max error {err}"
