@@ -33,11 +33,11 @@ constexpr FwdTileSize fwd_tile_size(int head_dim) {
 constexpr bool fwd_persistent(int head_dim, bool causal) { return !causal && head_dim <= 128; }
 
 // The GEMM schedule (fwd_options.h). Intra-warpgroup overlap everywhere; pingpong on top of it
-// for non-causal head dim 128, where it won at long sequences once the key-tile loop lost its
-// per-score mask test (6730987, bf16 TFLOP/s, same run, overlap -> pingpong + overlap): 2k
-// 574 -> 571, 8k 633 -> 654, 16k 637 -> 667. At head dim 64 (425 -> 422, 465 -> 456,
-// 464 -> 465) and 256 (607 -> 615, 699 -> 696, 695 -> 694) it made no difference; causal runs
-// were not measured with it.
+// for non-causal head dim 128, where it wins at long sequences (bf16 TFLOP/s, overlap ->
+// pingpong + overlap, same run): ecf8383 2k 579 -> 572, 8k 620 -> 652, 16k 647 -> 654;
+// 3853a75 2k 557 -> 560, 8k 636 -> 650, 16k 643 -> 664; the 6730987 trial 8k 633 -> 654, 16k
+// 637 -> 667 (benchmarks/results). At 1k it lost 6% once (3853a75: 516 -> 484). At
+// head dim 64 and 256 it made no difference in the trial; causal runs were not measured with it.
 constexpr FwdSchedule fwd_default_schedule(int head_dim, bool causal) {
   return head_dim == 128 && !causal ? FwdSchedule::kPingpongOverlap : FwdSchedule::kOverlap;
 }
