@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fa3._timing import attention_flops
-from fa3.bench import BenchRecord, format_table, main, paper_configs, plot, ratio_to_best_peer
+from fa3.bench import BenchRecord, format_table, main, paper_configs, plot, ratio_to_best_peer, time_interleaved
 
 
 def test_flop_formula():
@@ -61,10 +61,28 @@ def test_from_json_round_trip(tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["--hdim", "96"], "error: --hdim must be among 64, 128, 256, got 96"),
     (["--seqlen", "0"], "error: --seqlen values must be >= 1, got 0"),
+    (["--rounds", "0"], "error: --rounds must be >= 1, got 0"),
 ])
 def test_cli_rejects_bad_options(argv, message, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == message
+
+
+def test_rounds_interleave_and_rotate():
+    calls = []
+
+    def timer(name, fail_on=None):
+        def time_once():
+            calls.append(name)
+            if len([c for c in calls if c == name]) == fail_on:
+                raise RuntimeError(f"{name} has no kernel")
+            return float(len(calls))  # a "clock" that drifts with every call
+        return time_once
+
+    got = time_interleaved({"a": timer("a"), "b": timer("b"), "c": timer("c", fail_on=2)}, rounds=3)
+    assert calls == ["a", "b", "c", "b", "c", "a", "a", "b"]  # c failed in round 2 and was dropped
+    assert got["a"] == [1.0, 6.0, 7.0] and got["b"] == [2.0, 4.0, 8.0]
+    assert isinstance(got["c"], RuntimeError) and str(got["c"]) == "c has no kernel"
 
 
 @pytest.mark.gpu
@@ -77,4 +95,5 @@ def test_small_real_run(tmp_path, capsys):
     fa3_row = data[0]
     assert fa3_row["tflops"] > 10 and fa3_row["gpu"] == torch.cuda.get_device_name()
     assert fa3_row["tflops"] == pytest.approx(attention_flops(16, 16, 1024, 1024, 128, True) / fa3_row["ms"] / 1e9)
+    assert len(fa3_row["ms_rounds"]) == 3 and fa3_row["ms"] == sorted(fa3_row["ms_rounds"])[1]
     assert "fa3/best" in capsys.readouterr().out

@@ -5,7 +5,9 @@ Default sweep: the FA3 paper's setting, 16k tokens in total (batch = 16384 / seq
 2048 (nheads = 2048 / headdim), head dims 64/128/256, seqlen 512..16k, causal and not, bf16.
 Peers: torch SDPA with the cuDNN backend and with the flash backend (FlashAttention-2), and
 FlashAttention-3's ``flash_attn_interface`` when it is importable. Times are medians of CUDA
-event timings after warm-up; TFLOP/s use 4·B·H·Sq·Sk·D (halved when causal).
+event timings after warm-up, taken in rounds that interleave the implementations (so a drift of
+the GPU clock with power and heat falls on all of them alike); TFLOP/s use 4·B·H·Sq·Sk·D (halved
+when causal).
 
     python -m fa3.bench --json results.json --plot results.png
     python -m fa3.bench --from-json results.json --plot results.png   # re-table / re-plot, no GPU
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import statistics
 import sys
 from dataclasses import asdict, dataclass
 from typing import Callable, ContextManager, Dict, List, Optional, Sequence, Tuple
@@ -49,6 +52,7 @@ class BenchRecord:
     date: str
     commit: Optional[str]
     error: Optional[str] = None  # why a peer could not run this configuration
+    ms_rounds: Optional[List[float]] = None  # the median of each round; ms is their median
 
 
 def _fa3(q, k, v, causal) -> Tuple[Runner, ContextManager]:
@@ -110,11 +114,33 @@ def paper_configs(hdims: Sequence[int], seqlens: Sequence[int], causals: Sequenc
     return out
 
 
+def time_interleaved(runners: Dict[str, Callable[[], float]], rounds: int) -> Dict[str, List[float]]:
+    """Times from `rounds` rounds, each calling every runner once; round r starts at the r-th
+    runner, so no implementation is always measured first (or right after a given one). A runner
+    that raises is dropped from later rounds and its exception is returned in its place."""
+    names = list(runners)
+    out: Dict[str, list] = {n: [] for n in names}
+    failed: Dict[str, Exception] = {}
+    for r in range(rounds):
+        for i in range(len(names)):
+            name = names[(r + i) % len(names)]
+            if name in failed:
+                continue
+            try:
+                out[name].append(runners[name]())
+            except Exception as exc:  # a peer without support for this case is reported, not fatal
+                failed[name] = exc
+    return {n: (failed[n] if n in failed else out[n]) for n in names}
+
+
 def run(configs: Sequence[Tuple[int, int, int, int, bool]], dtype: str = "bf16",
-        impls: Optional[Sequence[str]] = None, progress: bool = True) -> List[BenchRecord]:
-    """Time every implementation on every configuration (forward)."""
+        impls: Optional[Sequence[str]] = None, progress: bool = True, rounds: int = 3) -> List[BenchRecord]:
+    """Time every implementation on every configuration (forward), in `rounds` interleaved rounds
+    of about 100 ms per implementation each."""
     from tqdm.auto import tqdm
 
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
     table = available_impls()
     names = list(impls) if impls else [n for n in DEFAULT_IMPLS if n in table]
     unknown = [n for n in names if n not in table]
@@ -123,24 +149,33 @@ def run(configs: Sequence[Tuple[int, int, int, int, bool]], dtype: str = "bf16",
     device = torch.device("cuda")
     gpu, date, commit = torch.cuda.get_device_name(device), today(), git_commit()
     records: List[BenchRecord] = []
-    bar = tqdm(total=len(configs) * len(names), desc="bench", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=len(configs) * len(names) * rounds, desc="bench", disable=not progress, file=sys.stderr)
     for batch, seqlen, nheads, hdim, causal in configs:
         gen = torch.Generator(device=device).manual_seed(seqlen * 1000 + hdim)
         q, k, v = (torch.randn(batch, seqlen, nheads, hdim, device=device, dtype=DTYPES[dtype], generator=gen)
                    for _ in range(3))
         flops = attention_flops(batch, nheads, seqlen, seqlen, hdim, causal)
-        for name in names:
-            bar.set_postfix_str(f"{name} hdim {hdim} seqlen {seqlen}{' causal' if causal else ''}")
-            ms, error = None, None
-            try:
-                fn, ctx = table[name](q, k, v, causal)
+
+        def runner(name: str) -> Callable[[], float]:
+            def time_once() -> float:
+                bar.set_postfix_str(f"{name} hdim {hdim} seqlen {seqlen}{' causal' if causal else ''}")
+                bar.update()
+                fn, ctx = table[name](q, k, v, causal)  # a fresh context each round (SDPA's is single-use)
                 with ctx:
-                    ms = time_ms(fn)
-            except Exception as exc:  # a peer without support for this case is reported, not fatal
-                error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                    return time_ms(fn, min_time_ms=100.0)
+            return time_once
+
+        times = time_interleaved({name: runner(name) for name in names}, rounds)
+        for name in names:
+            got = times[name]
+            ms, error, per_round = None, None, None
+            if isinstance(got, Exception):
+                error = f"{type(got).__name__}: {(str(got).splitlines() or [''])[0][:200]}"
+                bar.update(rounds - 1)
+            else:
+                per_round, ms = got, statistics.median(got)
             records.append(BenchRecord(name, "fwd", dtype, hdim, seqlen, seqlen, batch, nheads, nheads, causal, ms,
-                                       flops / ms / 1e9 if ms else None, gpu, date, commit, error))
-            bar.update()
+                                       flops / ms / 1e9 if ms else None, gpu, date, commit, error, per_round))
         del q, k, v
     bar.close()
     return records
@@ -231,6 +266,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--ablation", action="store_true",
                    help="the FA3 paper's ablation: fa3 with and without pingpong and intra-warpgroup overlap, "
                         "bf16, head dim 128, non-causal, against cuDNN")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds per configuration, ~100 ms per implementation each (default 3)")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
     p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart")
     p.add_argument("--from-json", metavar="PATH", help="no measuring: table (and --plot) from a saved --json file")
@@ -255,6 +292,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if bad:
         print(f"error: --hdim must be among 64, 128, 256, got {bad[0]}", file=sys.stderr)
         return 2
+    if args.rounds < 1:
+        print(f"error: --rounds must be >= 1, got {args.rounds}", file=sys.stderr)
+        return 2
     if any(s < 1 for s in args.seqlen):
         print(f"error: --seqlen values must be >= 1, got {min(args.seqlen)}", file=sys.stderr)
         return 2
@@ -267,7 +307,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.impl = [*ABLATION_SCHEDULES, "sdpa-cudnn"]
     try:
         records = run(paper_configs(args.hdim, args.seqlen, causals), args.dtype, args.impl,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, rounds=args.rounds)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
