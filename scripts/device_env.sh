@@ -10,3 +10,12 @@ if compgen -G ".whl/*.whl" >/dev/null; then
 fi
 if [ -x /usr/bin/g++ ]; then export CC=/usr/bin/gcc CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++; fi
 export PYTHONUNBUFFERED=1
+
+# Build and install fa3 from this tree with 16 jobs (incremental: the build directory is kept).
+fa3_build() {
+  CMAKE_BUILD_PARALLEL_LEVEL=16 python3 -m pip install --no-build-isolation --no-deps -v . "$@"
+}
+# The path of the installed extension module.
+fa3_so() {
+  python3 -c "import importlib.util as u; print(u.find_spec('fa3._C').origin)"
+}

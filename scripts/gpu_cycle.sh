@@ -24,10 +24,9 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.g
 
 step "build (pip install, 16 jobs)"
 start=$(date +%s)
-CMAKE_BUILD_PARALLEL_LEVEL=16 python3 -m pip install --no-build-isolation --no-deps -v . \
-  -C cmake.define.FA3_PTXAS_VERBOSE=ON > "$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
+fa3_build -C cmake.define.FA3_PTXAS_VERBOSE=ON > "$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
 echo "build took $(( $(date +%s) - start )) s"
-so=$(python3 -c "import importlib.util as u; print(u.find_spec('fa3._C').origin)")
+so=$(fa3_so)
 ldd "$so" | grep -q libstdc++ || { echo "fa3._C has libstdc++ linked statically: C++ exceptions would crash; use the system g++"; exit 1; }
 echo "ptxas: $(grep -c 'Compiling entry' "$OUT/build.log") kernels; registers: $(grep -o 'Used [0-9]* registers' "$OUT/build.log" | sort | uniq -c | tr '\n' ';')"
 if grep -qE "C7510|C7508" "$OUT/build.log" || grep -E "spill (stores|loads)" "$OUT/build.log" | grep -vq " 0 bytes spill stores, 0 bytes spill loads"; then

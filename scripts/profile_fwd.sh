@@ -14,8 +14,7 @@ mkdir -p "$OUT"
 # shellcheck source=scripts/device_env.sh
 source scripts/device_env.sh || exit 1
 if ! python3 -c "import fa3._C" 2>/dev/null; then
-  CMAKE_BUILD_PARALLEL_LEVEL=16 python3 -m pip install --no-build-isolation --no-deps -q . > "$OUT/build.log" 2>&1 \
-    || { tail -n 40 "$OUT/build.log"; exit 1; }
+  fa3_build > "$OUT/build.log" 2>&1 || { tail -n 40 "$OUT/build.log"; exit 1; }
 fi
 tag=$(echo "$*" | tr -c 'a-zA-Z0-9\n' '_' | tr -s '_' | sed 's/^_//;s/_$//')
 rep=/tmp/profile_$tag
