@@ -46,4 +46,5 @@ python3 -m pytest -q tests/test_fwd.py > "$OUT/pytest_b.log" 2>&1
 rc=$?
 tail -n 3 "$OUT/pytest_b.log"
 [ "$rc" -eq 0 ] || exit 1
-bench --json "$OUT/bench_b.json" "$@"
+bench --json "$OUT/bench_b.json" "$@" || exit 1
+python3 -m fa3.bench --compare "$OUT/bench_a.json" "$OUT/bench_b.json"

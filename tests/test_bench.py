@@ -58,6 +58,17 @@ def test_from_json_round_trip(tmp_path, capsys):
     assert "1.200" in capsys.readouterr().out
 
 
+def test_compare_two_runs(tmp_path, capsys):
+    from dataclasses import asdict
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps([asdict(_rec("fa3", 600.0)), asdict(_rec("sdpa-cudnn", 500.0))]))
+    b.write_text(json.dumps([asdict(_rec("fa3", 630.0)), asdict(_rec("sdpa-cudnn", 450.0))]))
+    assert main(["--compare", str(a), str(b)]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert row == ["128", "False", "1024", "600.0", "630.0", "1.200", "1.400", "1.167"]
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--hdim", "96"], "error: --hdim must be among 64, 128, 256, got 96"),
     (["--seqlen", "0"], "error: --seqlen values must be >= 1, got 0"),

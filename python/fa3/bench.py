@@ -11,6 +11,7 @@ when causal).
 
     python -m fa3.bench --json results.json --plot results.png
     python -m fa3.bench --from-json results.json --plot results.png   # re-table / re-plot, no GPU
+    python -m fa3.bench --compare a.json b.json   # fa3 / best peer of two runs side by side, no GPU
     python -m fa3.bench --ablation        # pingpong / intra-warpgroup overlap on and off, hdim 128
 """
 from __future__ import annotations
@@ -216,6 +217,23 @@ def format_table(records: Sequence[BenchRecord]) -> str:
     return "\n".join(lines)
 
 
+def format_comparison(a: Sequence[BenchRecord], b: Sequence[BenchRecord], impl: str = "fa3") -> str:
+    """A/B table of two runs (e.g. without and with a patch): per configuration, `impl`'s
+    TFLOP/s and its ratio to the best peer in each run, and how that ratio moved. Ratios, not
+    raw TFLOP/s, are compared: the GPU's clock drifts between runs."""
+    ra, rb = ratio_to_best_peer(a, impl), ratio_to_best_peer(b, impl)
+    ours_a = {_key(r): r.tflops for r in a if r.impl == impl}
+    ours_b = {_key(r): r.tflops for r in b if r.impl == impl}
+    header = f"{'hdim':>4} {'causal':>6} {'seqlen':>6} {impl + ' A':>10} {impl + ' B':>10} {'ratio A':>8} {'ratio B':>8} {'B/A':>7}"
+    lines = [f"{impl} / best peer, run A vs run B", header, "-" * len(header)]
+    for key in [k for k in ra if k in rb]:
+        cells = [f"{v:>10.1f}" if v else f"{'n/a':>10}" for v in (ours_a.get(key), ours_b.get(key))]
+        cells += [f"{v:>8.3f}" if v else f"{'n/a':>8}" for v in (ra[key], rb[key])]
+        change = f"{rb[key] / ra[key]:>7.3f}" if ra[key] and rb[key] else f"{'-':>7}"
+        lines.append(f"{key[0]:>4} {str(key[1]):>6} {key[2]:>6} {' '.join(cells)} {change}")
+    return "\n".join(lines)
+
+
 def plot(records: Sequence[BenchRecord], path: str) -> None:
     """Bar charts like the FA3 paper's: one panel per (causal, head dim), seqlen on x."""
     try:
@@ -271,6 +289,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
     p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart")
     p.add_argument("--from-json", metavar="PATH", help="no measuring: table (and --plot) from a saved --json file")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                   help="no measuring: fa3's ratio to the best peer in two saved --json runs, side by side")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -282,6 +302,9 @@ def load_json(path: str) -> List[BenchRecord]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        print(format_comparison(load_json(args.compare[0]), load_json(args.compare[1])))
+        return 0
     if args.from_json:
         records = load_json(args.from_json)
         print(format_table(records))
