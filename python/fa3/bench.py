@@ -224,7 +224,8 @@ def format_comparison(a: Sequence[BenchRecord], b: Sequence[BenchRecord], impl: 
     ra, rb = ratio_to_best_peer(a, impl), ratio_to_best_peer(b, impl)
     ours_a = {_key(r): r.tflops for r in a if r.impl == impl}
     ours_b = {_key(r): r.tflops for r in b if r.impl == impl}
-    header = f"{'hdim':>4} {'causal':>6} {'seqlen':>6} {impl + ' A':>10} {impl + ' B':>10} {'ratio A':>8} {'ratio B':>8} {'B/A':>7}"
+    header = (f"{'hdim':>4} {'causal':>6} {'seqlen':>6} {impl + ' A':>10} {impl + ' B':>10} "
+              f"{'ratio A':>8} {'ratio B':>8} {'B/A':>7}")
     lines = [f"{impl} / best peer, run A vs run B", header, "-" * len(header)]
     for key in [k for k in ra if k in rb]:
         cells = [f"{v:>10.1f}" if v else f"{'n/a':>10}" for v in (ours_a.get(key), ours_b.get(key))]
