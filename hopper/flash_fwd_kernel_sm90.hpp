@@ -4,6 +4,8 @@
 // states and Q's barrier phase carry over from tile to tile.
 #pragma once
 
+#include <type_traits>
+
 #include <cute/tensor.hpp>
 #include <cutlass/arch/reg_reconfig.h>
 #include <cutlass/pipeline/pipeline.hpp>
@@ -17,20 +19,27 @@ struct FlashFwdKernelSm90 {
   static constexpr int kThreads = Traits::kThreads;
   using Pipeline = typename Mainloop::Pipeline;
 
+  // O is staged in a V stage (epilogue_fwd_sm90.hpp). If it does not fit in one, it spans from
+  // the first, which is only safe when no next tile's V may be loading meanwhile; a persistent
+  // kernel gets a buffer of its own instead (three consumer warpgroups at head dim 64: O is
+  // 192 rows, a V stage 128).
+  static constexpr int kVStageElems = cute::cosize_v<typename Traits::SmemLayoutKV> / Traits::kStages;
+  static constexpr bool kOFitsInStage = Epilogue::kSmemElems <= kVStageElems;
+  static constexpr bool kOwnOBuffer = !kOFitsInStage && Scheduler::kPersistent;
+  static_assert(Epilogue::kSmemElems <= cute::cosize_v<typename Traits::SmemLayoutKV>, "O must fit in V's buffers");
+  struct OwnOBuffer {
+    cute::array_aligned<typename Traits::Element, Epilogue::kSmemElems, 1024> data;
+  };
+  struct NoOBuffer {};
+
   struct SharedStorage {
     typename Mainloop::SharedStorage mainloop;
+    std::conditional_t<kOwnOBuffer, OwnOBuffer, NoOBuffer> o;
     alignas(16) typename Pipeline::SharedStorage pipeline_k;
     alignas(16) typename Pipeline::SharedStorage pipeline_v;
     alignas(16) cutlass::arch::ClusterTransactionBarrier barrier_q;
   };
   static constexpr int kSharedStorageSize = sizeof(SharedStorage);
-
-  // O is staged in a V stage (epilogue_fwd_sm90.hpp). If it does not fit in one, it spans from
-  // the first: only safe when no next tile's V may be loading meanwhile.
-  static constexpr int kVStageElems = cute::cosize_v<typename Traits::SmemLayoutKV> / Traits::kStages;
-  static constexpr bool kOFitsInStage = Epilogue::kSmemElems <= kVStageElems;
-  static_assert(kOFitsInStage || !Scheduler::kPersistent, "a persistent kernel must fit O in one V stage");
-  static_assert(Epilogue::kSmemElems <= cute::cosize_v<typename Traits::SmemLayoutKV>, "O must fit in V's buffers");
 
   struct Params {
     typename Mainloop::Params mainloop;
@@ -93,8 +102,10 @@ struct FlashFwdKernelSm90 {
         int o_stage = kOFitsInStage ? result.last_v_stage : 0;
         uint64_t* stage_empty =
             result.visited ? reinterpret_cast<uint64_t*>(&smem.pipeline_v.empty_barrier_[result.last_v_stage]) : nullptr;
-        Epilogue{}.store(params.epilogue, tOrO, softmax, thread_idx, tile.m_block, tile.bidh, tile.bidb,
-                         smem.mainloop.v.data() + o_stage * kVStageElems, stage_empty);
+        auto* smem_o = smem.mainloop.v.data() + o_stage * kVStageElems;
+        if constexpr (kOwnOBuffer) smem_o = smem.o.data.data();
+        Epilogue{}.store(params.epilogue, tOrO, softmax, thread_idx, tile.m_block, tile.bidh, tile.bidb, smem_o,
+                         stage_empty);
       }
     }
   }
