@@ -227,9 +227,12 @@ struct MainloopFwdSm90 {
     float o_scale[kRows];
     GemmTurns turns{thread_idx / 128};
 
-    // S -> masked -> probabilities (in place) -> P; o_scale says how to rescale O.
-    auto softmax_to_p = [&](int n_block) {
-      if (params.mask.needs_mask(m_block, n_block)) params.mask.apply(tSrS, tScS, m_block, n_block);
+    // S -> masked (if `masked`) -> probabilities (in place) -> P; o_scale says how to rescale O.
+    // Whether a key tile needs the mask is decided per loop, not per tile: a runtime test in the
+    // loop body is if-converted by ptxas into a compare and a select per score on every tile.
+    // `masked` is a bool only for the first tile of the prologue.
+    auto softmax_to_p = [&](int n_block, auto masked) {
+      if (masked) params.mask.apply(tSrS, tScS, m_block, n_block);
       softmax.step(scores, o_scale);
     };
     auto convert_p = [&] {
@@ -256,15 +259,18 @@ struct MainloopFwdSm90 {
       if (!last_turn) pipeline_v.consumer_release(v_stage);
     };
 
+    // Key tiles are visited from n_block_max - 1 down to 0; those at or above n_block_masked come
+    // first and are the only ones masked.
+    int const n_block_masked = params.mask.n_block_min_masked(m_block);
     barrier_q.wait(q_phase);
     turns.start();
     if constexpr (Options::kIntraWGOverlap) {
       s_gemm_alone();  // prologue: S of the first key tile
-      softmax_to_p(n_block_max - 1);
+      softmax_to_p(n_block_max - 1, n_block_max - 1 >= n_block_masked);
       convert_p();
       PipelineState read_v = read;
       ++read;
-      for (int n_block = n_block_max - 2; n_block >= 0; --n_block) {
+      auto step = [&](int n_block, auto masked) {
         // S_next = Q K_n^T and O += P V of the previous tile, in flight together.
         turns.acquire();
         pipeline_k.consumer_wait(read);
@@ -275,29 +281,38 @@ struct MainloopFwdSm90 {
         turns.release(false);
         warpgroup_wait<1>();  // S_next is done; its softmax overlaps the PV GEMM
         pipeline_k.consumer_release(read);
-        softmax_to_p(n_block);
+        softmax_to_p(n_block, masked);
         pin_before_wgmma_wait(softmax.row_sum[0] + softmax.row_sum[kRows - 1], smem.wait_pin[thread_idx / 32]);
         warpgroup_wait<0>();  // PV is done: O and P may change now
         pipeline_v.consumer_release(read_v);
         convert_p();
         read_v = read;
         ++read;
+      };
+      int n_block = n_block_max - 2;
+      // Without causality only the first (prologue) tile can straddle the end of the keys.
+      if constexpr (kCausal) {
+        for (; n_block >= n_block_masked; --n_block) step(n_block, cute::true_type{});
       }
+      for (; n_block >= 0; --n_block) step(n_block, cute::false_type{});
       arrive_query_empty();  // every QK^T GEMM of this tile is done
       scale_rows(o_rows, o_scale);
       pv_gemm_alone(read_v, /*last_turn=*/true);  // the last P V
       return {true, int(read_v.index())};
     } else {
       int last_v_stage = 0;
-      for (int n_block = n_block_max - 1; n_block >= 0; --n_block) {
+      auto step = [&](int n_block, auto masked) {
         s_gemm_alone();
-        softmax_to_p(n_block);
+        softmax_to_p(n_block, masked);
         scale_rows(o_rows, o_scale);
         convert_p();
         pv_gemm_alone(read, /*last_turn=*/n_block == 0);
         last_v_stage = int(read.index());
         ++read;
-      }
+      };
+      int n_block = n_block_max - 1;
+      for (; n_block >= n_block_masked; --n_block) step(n_block, cute::true_type{});
+      for (; n_block >= 0; --n_block) step(n_block, cute::false_type{});
       arrive_query_empty();
       return {true, last_v_stage};
     }

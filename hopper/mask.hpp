@@ -23,14 +23,15 @@ struct FwdMask {
     return n_max;
   }
 
-  // Does key tile n_block hold a key that some row of the query tile must not see?
-  CUTLASS_DEVICE bool needs_mask(int m_block, int n_block) const {
-    int last_key = (n_block + 1) * kBlockN - 1;
-    bool tail = last_key >= seqlen_k;
+  // Key tiles n >= n_block_min_masked(m_block) hold a key that some row of query tile m_block
+  // must not see (past seqlen_k, or after the diagonal when causal); tiles below it need no mask.
+  CUTLASS_DEVICE int n_block_min_masked(int m_block) const {
+    int n_min = seqlen_k / kBlockN;  // the first tile reaching past the last key
     if constexpr (kCausal) {
-      return tail || last_key > m_block * kBlockM + seqlen_k - seqlen_q;
+      int first_row_last_key = m_block * kBlockM + seqlen_k - seqlen_q;  // the tile's first row sees up to here
+      n_min = min(n_min, first_row_last_key < 0 ? 0 : (first_row_last_key + 1) / kBlockN);
     }
-    return tail;
+    return n_min;
   }
 
   // scores and coords are (rows, cols) views of the same accumulator: the score and its
