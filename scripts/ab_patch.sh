@@ -6,7 +6,9 @@
 # The patch is taken back out at the end; the full device cycle (gpu_cycle.sh) is still due
 # before a patch lands.
 #
-#   bash scripts/ab_patch.sh /tmp/0001-x.patch --hdim 64 --seqlen 2048 16384 --causal false
+#   bash scripts/ab_patch.sh 0001-x.patch --hdim 64 --seqlen 2048 16384 --causal false
+#
+# The patch file must be inside the tree (an untracked file travels to the device with it).
 #
 # Benchmark options after the patch are passed to python -m fa3.bench; FA3_ROUNDS (default 5)
 # sets its --rounds. Writes ab.log, build_{a,b}.log, pytest_b.log, bench_{a,b}.json to $OUT.
