@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "flash_params.h"
 #include "smoke_kernel.h"
+#include "stream_k_plan.h"
 
 namespace py = pybind11;
 
@@ -29,11 +30,30 @@ fa3::Strides3 as_strides(const std::tuple<int64_t, int64_t, int64_t>& s) {
 
 using StrideTuple = std::tuple<int64_t, int64_t, int64_t>;
 
+// The sizes and flags of a forward call, shared by fwd and fwd_workspace_bytes.
+fa3::FwdParams sizes_and_flags(int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim,
+                               bool causal, int dtype, int schedule, bool stream_k) {
+  fa3::FwdParams p{};
+  p.batch = batch;
+  p.seqlen_q = seqlen_q;
+  p.seqlen_k = seqlen_k;
+  p.nheads = nheads;
+  p.nheads_kv = nheads_kv;
+  p.headdim = headdim;
+  p.causal = causal;
+  p.dtype = static_cast<fa3::Dtype>(dtype);
+  p.schedule = static_cast<fa3::FwdSchedule>(schedule);
+  p.stream_k = stream_k;
+  return p;
+}
+
 void fwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o, std::uintptr_t lse,
          StrideTuple q_stride, StrideTuple k_stride, StrideTuple v_stride, StrideTuple o_stride, int batch,
          int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim, float softmax_scale, bool causal,
-         int dtype, int schedule, std::uintptr_t stream) {
-  fa3::FwdParams p{};
+         int dtype, int schedule, bool stream_k, std::uintptr_t workspace, int64_t workspace_bytes,
+         std::uintptr_t stream) {
+  fa3::FwdParams p = sizes_and_flags(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal, dtype, schedule,
+                                     stream_k);
   p.q = as_ptr<const void>(q);
   p.k = as_ptr<const void>(k);
   p.v = as_ptr<const void>(v);
@@ -43,17 +63,10 @@ void fwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
   p.k_stride = as_strides(k_stride);
   p.v_stride = as_strides(v_stride);
   p.o_stride = as_strides(o_stride);
-  p.batch = batch;
-  p.seqlen_q = seqlen_q;
-  p.seqlen_k = seqlen_k;
-  p.nheads = nheads;
-  p.nheads_kv = nheads_kv;
-  p.headdim = headdim;
   p.softmax_scale = softmax_scale;
   p.softmax_scale_log2 = softmax_scale * 1.4426950408889634f;  // log2(e)
-  p.causal = causal;
-  p.dtype = static_cast<fa3::Dtype>(dtype);
-  p.schedule = static_cast<fa3::FwdSchedule>(schedule);
+  p.workspace = as_ptr<void>(workspace);
+  p.workspace_bytes = workspace_bytes;
   fa3::run_fwd(p, as_stream(stream));
 }
 
@@ -106,9 +119,37 @@ PYBIND11_MODULE(_C, m) {
   m.def("fwd", &fwd, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("o"), py::arg("lse"),
         py::arg("q_stride"), py::arg("k_stride"), py::arg("v_stride"), py::arg("o_stride"), py::arg("batch"),
         py::arg("seqlen_q"), py::arg("seqlen_k"), py::arg("nheads"), py::arg("nheads_kv"), py::arg("headdim"),
-        py::arg("softmax_scale"), py::arg("causal"), py::arg("dtype"), py::arg("schedule"), py::arg("stream"),
+        py::arg("softmax_scale"), py::arg("causal"), py::arg("dtype"), py::arg("schedule"), py::arg("stream_k"),
+        py::arg("workspace"), py::arg("workspace_bytes"), py::arg("stream"),
         "Attention forward (device pointers; strides (batch, row, head) in elements; dtype 0 fp16, 1 bf16;\n"
-        "schedule 0 = default, 1-3 = ablation variants, see hopper/flash_params.h).");
+        "schedule 0 = default, 1-4 = ablation variants, see hopper/flash_params.h; stream_k: balance the\n"
+        "last wave, with fwd_workspace_bytes(...) bytes of device memory at workspace).");
+
+  m.def("fwd_workspace_bytes", [](int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim,
+                                  bool causal, int dtype, int schedule, bool stream_k) {
+    return fa3::fwd_workspace_bytes(
+        sizes_and_flags(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal, dtype, schedule, stream_k));
+  }, py::arg("batch"), py::arg("seqlen_q"), py::arg("seqlen_k"), py::arg("nheads"), py::arg("nheads_kv"),
+     py::arg("headdim"), py::arg("causal"), py::arg("dtype"), py::arg("schedule"), py::arg("stream_k"),
+     "Bytes of device workspace fwd needs for these sizes and flags on the current device (0: none).");
+
+  m.def("stream_k_schedule", [](int num_tiles, int num_ctas, int steps_per_tile) {
+    FA3_CHECK_ARG(num_ctas >= 1 && num_ctas <= num_tiles && steps_per_tile >= 1,
+                  "need 1 <= num_ctas <= num_tiles and steps_per_tile >= 1");
+    fa3::StreamKPlan plan = fa3::StreamKPlan::make(num_tiles, num_ctas, steps_per_tile, true);
+    py::list ctas;
+    for (int cta = 0; cta < num_ctas; ++cta) {
+      py::list units;
+      for (fa3::Work w = plan.first(cta); w.tile < num_tiles; w = plan.next(cta, w)) {
+        int end = w.step_end < steps_per_tile ? w.step_end : steps_per_tile;
+        units.append(py::make_tuple(w.tile, w.step_begin, end, w.split_slot));
+      }
+      ctas.append(units);
+    }
+    return ctas;
+  }, py::arg("num_tiles"), py::arg("num_ctas"), py::arg("steps_per_tile"),
+     "The persistent forward kernel's work per CTA (hopper/stream_k_plan.h), for tests: per CTA, its units\n"
+     "(tile, first key-tile step, end step, split slot or -1) in order.");
 
   m.def("arch_probe", [](std::uintptr_t out, std::uintptr_t stream) {
     fa3::launch_arch_probe(as_ptr<int32_t>(out), as_stream(stream));

@@ -9,6 +9,7 @@
 #include <cute/tensor.hpp>
 #include <cutlass/arch/barrier.h>
 
+#include "barrier_utils.hpp"
 #include "flash_params.h"
 #include "named_barriers.h"
 #include "softmax.hpp"
@@ -100,23 +101,13 @@ struct EpilogueFwdSm90 {
       copy(params.tma_o, tOsO, tOgO);
       tma_store_arrive();
       tma_store_wait<0>();  // the store has read smem_o: the producer may refill it
-      if (stage_empty != nullptr) arrive_on_behalf_of_consumers(stage_empty);
+      if (stage_empty != nullptr) arrive_on_empty_barrier(stage_empty, kConsumerThreads);
     }
   }
 
  private:
   CUTLASS_DEVICE static void sync_consumers() {
     cutlass::arch::NamedBarrier::sync(kConsumerThreads, int(FwdNamedBarrier::kEpilogue));
-  }
-
-  // One arrival of count kConsumerThreads on a PipelineTmaAsync empty barrier: what every
-  // consumer thread's consumer_release would add (cluster size 1 counts threads).
-  CUTLASS_DEVICE static void arrive_on_behalf_of_consumers(uint64_t* barrier) {
-    uint32_t addr = cute::cast_smem_ptr_to_uint(barrier);
-    asm volatile(
-        "{\n .reg .b64 state;\n mbarrier.arrive.release.cta.shared::cta.b64 state, [%0], %1;\n}\n" ::"r"(addr),
-        "r"(kConsumerThreads)
-        : "memory");
   }
 };
 

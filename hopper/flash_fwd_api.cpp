@@ -3,6 +3,7 @@
 // flash_fwd_instances.h. Python validates first; these checks guard direct callers of fa3._C.
 #include <cstdint>
 
+#include "device_info.h"
 #include "errors.h"
 #include "flash_fwd_instances.h"
 #include "flash_params.h"
@@ -69,6 +70,10 @@ void run_head_dim(const FwdParams& p, void* stream) {
 
 }  // namespace
 
+int64_t fwd_workspace_bytes(const FwdParams& p) {
+  return fwd_stream_k_plan(p, current_device_sm_count()).workspace_bytes(fwd_tile_size(p.headdim).block_m, p.headdim);
+}
+
 void run_fwd(const FwdParams& p, void* stream) {
   FA3_CHECK_ARG(p.batch >= 1 && p.batch <= 65535, "batch must be in [1, 65535], got " << p.batch);
   FA3_CHECK_ARG(p.seqlen_q >= 1, "seqlen_q must be >= 1, got " << p.seqlen_q);
@@ -83,6 +88,12 @@ void run_fwd(const FwdParams& p, void* stream) {
   check_tensor(p.v, p.v_stride, p.seqlen_k, p.nheads_kv, p.batch, "v");
   check_tensor(p.o, p.o_stride, p.seqlen_q, p.nheads, p.batch, "o");
   FA3_CHECK_ARG(p.lse != nullptr, "lse must not be a null pointer");
+  const int64_t workspace_bytes = fwd_workspace_bytes(p);
+  FA3_CHECK_ARG(p.workspace_bytes >= workspace_bytes && (workspace_bytes == 0 || p.workspace != nullptr),
+                "workspace must hold " << workspace_bytes << " bytes (fwd_workspace_bytes), got "
+                                       << p.workspace_bytes << " at " << p.workspace);
+  FA3_CHECK_ARG(reinterpret_cast<std::uintptr_t>(p.workspace) % 16 == 0,
+                "workspace must be 16-byte aligned, got address " << p.workspace);
   FA3_CHECK_ARG(static_cast<int>(p.schedule) >= 0 && static_cast<int>(p.schedule) <= 4,
                 "schedule must be in [0, 4], got " << static_cast<int>(p.schedule));
   const FwdSchedule by_default = fwd_default_schedule(p.headdim, p.causal);

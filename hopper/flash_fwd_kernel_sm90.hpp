@@ -1,7 +1,9 @@
 // The forward kernel: assigns warp roles (one producer warpgroup, consumer warpgroups), sets
 // their register budgets, wires the K/V pipelines and the Q barrier, and runs the mainloop and
-// epilogue collectives on each tile the (persistent) scheduler gives this CTA. The pipeline
-// states and Q's barrier phase carry over from tile to tile.
+// epilogue collectives on each unit of work the (persistent) scheduler gives this CTA: a whole
+// tile, or a piece of a tile cut between two CTAs, whose states meet in split_tile_merge.hpp
+// before one of them writes the tile. The pipeline states and Q's barrier phase carry over
+// from unit to unit.
 #pragma once
 
 #include <type_traits>
@@ -11,6 +13,8 @@
 #include <cutlass/pipeline/pipeline.hpp>
 
 #include "softmax.hpp"
+#include "split_tile_merge.hpp"
+#include "tile_scheduler.hpp"
 
 namespace fa3 {
 
@@ -38,6 +42,7 @@ struct FlashFwdKernelSm90 {
     alignas(16) typename Pipeline::SharedStorage pipeline_k;
     alignas(16) typename Pipeline::SharedStorage pipeline_v;
     alignas(16) cutlass::arch::ClusterTransactionBarrier barrier_q;
+    int split_ticket;  // a split tile's ticket, shared by the consumer threads
   };
   static constexpr int kSharedStorageSize = sizeof(SharedStorage);
 
@@ -45,6 +50,7 @@ struct FlashFwdKernelSm90 {
     typename Mainloop::Params mainloop;
     typename Epilogue::Params epilogue;
     typename Scheduler::Params scheduler;
+    typename SplitTileMerge<Traits>::Params merge;
   };
 
   CUTLASS_DEVICE void operator()(Params const& params, char* smem_buf) const {
@@ -75,11 +81,12 @@ struct FlashFwdKernelSm90 {
       if (warp_in_group == 0) {  // one producer warp; the other three have nothing to do
         auto write = cutlass::make_producer_start_state<Pipeline>();
         bool q_loaded = false;
-        for (int t = Scheduler::first_tile(); Scheduler::valid(sched, t); t = Scheduler::next_tile(t)) {
-          typename Scheduler::Tile tile = Scheduler::decode(sched, t);
-          if (params.mainloop.mask.n_block_max(tile.m_block) <= 0) continue;  // consumers write zeros alone
+        for (Work w = Scheduler::first(sched); Scheduler::valid(sched, w); w = Scheduler::next(sched, w)) {
+          typename Scheduler::Tile tile = Scheduler::decode(sched.tiles, w.tile);
+          KeyRange keys = key_range(w, params.mainloop.mask.n_block_max(tile.m_block));
+          if (keys.end <= keys.begin) continue;  // consumers write zeros alone
           mainloop.load(params.mainloop, pipeline_k, pipeline_v, write, smem.mainloop, smem.barrier_q, tile.m_block,
-                        tile.bidh, tile.bidb, /*wait_query_empty=*/q_loaded);
+                        tile.bidh, tile.bidb, keys, /*wait_query_empty=*/q_loaded);
           q_loaded = true;
         }
         if (q_loaded) Mainloop::sync_query_empty();  // matches the consumers' arrival on the last tile
@@ -90,18 +97,26 @@ struct FlashFwdKernelSm90 {
       typename Mainloop::PipelineState read;
       typename Traits::TiledMmaPV mma_pv;
       int q_phase = 0;
-      for (int t = Scheduler::first_tile(); Scheduler::valid(sched, t); t = Scheduler::next_tile(t)) {
-        typename Scheduler::Tile tile = Scheduler::decode(sched, t);
+      for (Work w = Scheduler::first(sched); Scheduler::valid(sched, w); w = Scheduler::next(sched, w)) {
+        typename Scheduler::Tile tile = Scheduler::decode(sched.tiles, w.tile);
+        KeyRange keys = key_range(w, params.mainloop.mask.n_block_max(tile.m_block));
         Tensor tOrO = partition_fragment_C(mma_pv, select<0, 2>(typename Traits::TileShape{}));
         OnlineSoftmax<2 * size<1>(decltype(tOrO){})> softmax(params.mainloop.scale_log2);
         auto result = mainloop.mma(params.mainloop, pipeline_k, pipeline_v, read, tOrO, softmax, thread_idx,
-                                   smem.mainloop, smem.barrier_q, q_phase, tile.m_block);
+                                   smem.mainloop, smem.barrier_q, q_phase, tile.m_block, keys);
         if (result.visited) q_phase ^= 1;
         // A tile that sees no key loaded nothing (only possible when causal, i.e. not persistent):
         // all of V's buffers are free, and there is no stage to release.
         int o_stage = kOFitsInStage ? result.last_v_stage : 0;
         uint64_t* stage_empty =
             result.visited ? reinterpret_cast<uint64_t*>(&smem.pipeline_v.empty_barrier_[result.last_v_stage]) : nullptr;
+        if constexpr (Scheduler::kPersistent) {
+          if (w.split_slot >= 0 && !SplitTileMerge<Traits>{}.merge_or_park(params.merge, w.split_slot,
+                                                                            w.step_begin == 0, tOrO, softmax,
+                                                                            thread_idx, smem.split_ticket, stage_empty)) {
+            continue;  // the other piece's CTA writes this tile
+          }
+        }
         auto* smem_o = smem.mainloop.v.data() + o_stage * kVStageElems;
         if constexpr (kOwnOBuffer) smem_o = smem.o.data.data();
         Epilogue{}.store(params.epilogue, tOrO, softmax, thread_idx, tile.m_block, tile.bidh, tile.bidb, smem_o,

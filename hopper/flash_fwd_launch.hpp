@@ -14,6 +14,7 @@
 #include "fwd_options.h"
 #include "kernel_traits.h"
 #include "mainloop_fwd_sm90.hpp"
+#include "split_tile_merge.hpp"
 #include "tile_scheduler.hpp"
 #include "tile_size.h"
 
@@ -34,14 +35,18 @@ void run_fwd_instance(FwdParams const& params, void* stream) {
                                        SingleTileScheduler>;
   using Kernel = FlashFwdKernelSm90<Traits, Mainloop, Epilogue, Scheduler>;
 
+  StreamKPlan plan = fwd_stream_k_plan(params, current_device_sm_count());  // run_fwd checked the workspace
   typename Kernel::Params kernel_params{Mainloop::to_underlying_arguments(params),
                                         Epilogue::to_underlying_arguments(params),
-                                        Scheduler::to_underlying_arguments(params, kTile.block_m)};
+                                        Scheduler::to_underlying_arguments(params, kTile.block_m, plan),
+                                        SplitTileMerge<Traits>::to_underlying_arguments(params.workspace, plan)};
   auto kernel = flash_fwd_kernel<Kernel>;
   constexpr int kSmem = Kernel::kSharedStorageSize;
   FA3_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-  dim3 grid = Scheduler::grid(kernel_params.scheduler, current_device_sm_count());
-  kernel<<<grid, Kernel::kThreads, kSmem, static_cast<cudaStream_t>(stream)>>>(kernel_params);
+  auto cuda_stream = static_cast<cudaStream_t>(stream);
+  // The merge's tickets and ready flags start at zero on every launch.
+  if (plan.active()) FA3_CUDA_CHECK(cudaMemsetAsync(params.workspace, 0, plan.flags_bytes(), cuda_stream));
+  kernel<<<Scheduler::grid(kernel_params.scheduler), Kernel::kThreads, kSmem, cuda_stream>>>(kernel_params);
   FA3_CHECK_LAUNCH();
 }
 

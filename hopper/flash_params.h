@@ -33,10 +33,19 @@ struct FwdParams {
   bool causal;               // bottom-right aligned
   Dtype dtype;
   FwdSchedule schedule;
+  // Balance the persistent kernel's last wave by cutting its last tiles between CTAs
+  // (stream_k_plan.h); needs fwd_workspace_bytes() of global memory at `workspace`.
+  bool stream_k;
+  void* workspace;
+  int64_t workspace_bytes;
 };
 
 // Checks params (throws std::invalid_argument naming the field) and launches the kernel for
 // (dtype, headdim, causal) on `stream` (a cudaStream_t).
 void run_fwd(const FwdParams& params, void* stream);
+
+// Bytes of workspace run_fwd needs for these sizes and flags on the current device (0: none;
+// pointers and strides are not read).
+int64_t fwd_workspace_bytes(const FwdParams& params);
 
 }  // namespace fa3

@@ -92,14 +92,13 @@ struct MainloopFwdSm90 {
     cute::prefetch_tma_descriptor(params.tma_v.get_tma_descriptor());
   }
 
-  // Producer, one warp (one elected lane issues the TMA copies): Q, then K and V of every key
-  // tile the query tile sees. Before overwriting Q (every tile but the CTA's first), wait until
-  // the consumers are done reading it.
+  // Producer, one warp (one elected lane issues the TMA copies): Q, then K and V of the key
+  // tiles `keys` (non-empty) of the query tile. Before overwriting Q (every tile but the CTA's
+  // first), wait until the consumers are done reading it.
   CUTLASS_DEVICE void load(Params const& params, Pipeline& pipeline_k, Pipeline& pipeline_v, PipelineState& write,
                            SharedStorage& smem, cutlass::arch::ClusterTransactionBarrier& barrier_q, int m_block,
-                           int bidh, int bidb, bool wait_query_empty) const {
+                           int bidh, int bidb, KeyRange keys, bool wait_query_empty) const {
     using namespace cute;
-    int n_block_max = params.mask.n_block_max(m_block);
     Tensor mQ = params.tma_q.get_tma_tensor(params.shape_q);
     Tensor mK = params.tma_k.get_tma_tensor(params.shape_kv);
     Tensor mV = params.tma_v.get_tma_tensor(params.shape_kv);
@@ -141,15 +140,15 @@ struct MainloopFwdSm90 {
         copy(params.tma_v.with(*pipeline_v.producer_get_barrier(stage), 0), tVgV(_, n_block), tVsV(_, stage.index()));
       }
     };
-    load_k(n_block_max - 1, write);
-    for (int n_block = n_block_max - 2; n_block >= 0; --n_block) {
+    load_k(keys.end - 1, write);
+    for (int n_block = keys.end - 2; n_block >= keys.begin; --n_block) {
       PipelineState next = write;
       ++next;
       load_k(n_block, next);
       load_v(n_block + 1, write);
       write = next;
     }
-    load_v(0, write);
+    load_v(keys.begin, write);
     ++write;
   }
 
@@ -197,15 +196,16 @@ struct MainloopFwdSm90 {
     int last_v_stage;
   };
 
-  // Consumers: accumulate O (unnormalized) and the softmax statistics for query tile m_block.
+  // Consumers: accumulate O (unnormalized) and the softmax statistics for query tile m_block
+  // over its key tiles `keys`.
   template <class FragO, class Softmax>
   CUTLASS_DEVICE MmaResult mma(Params const& params, Pipeline& pipeline_k, Pipeline& pipeline_v, PipelineState& read,
                          FragO& tOrO, Softmax& softmax, int thread_idx, SharedStorage& smem,
-                         cutlass::arch::ClusterTransactionBarrier& barrier_q, int q_phase, int m_block) const {
+                         cutlass::arch::ClusterTransactionBarrier& barrier_q, int q_phase, int m_block,
+                         KeyRange keys) const {
     using namespace cute;
-    int n_block_max = params.mask.n_block_max(m_block);
     clear(tOrO);
-    if (n_block_max <= 0) return {false, 0};
+    if (keys.end <= keys.begin) return {false, 0};
     Tensor sQ = make_tensor(make_smem_ptr(smem.q.data()), SmemLayoutQ{});
     Tensor sK = make_tensor(make_smem_ptr(smem.k.data()), SmemLayoutKV{});
     Tensor sVt = make_tensor(make_smem_ptr(smem.v.data()), SmemLayoutVt{});
@@ -259,14 +259,14 @@ struct MainloopFwdSm90 {
       if (!last_turn) pipeline_v.consumer_release(v_stage);
     };
 
-    // Key tiles are visited from n_block_max - 1 down to 0; those at or above n_block_masked come
-    // first and are the only ones masked.
+    // Key tiles are visited from keys.end - 1 down to keys.begin; those at or above
+    // n_block_masked come first and are the only ones masked.
     int const n_block_masked = params.mask.n_block_min_masked(m_block);
     barrier_q.wait(q_phase);
     turns.start();
     if constexpr (Options::kIntraWGOverlap) {
       s_gemm_alone();  // prologue: S of the first key tile
-      softmax_to_p(n_block_max - 1, n_block_max - 1 >= n_block_masked);
+      softmax_to_p(keys.end - 1, keys.end - 1 >= n_block_masked);
       convert_p();
       PipelineState read_v = read;
       ++read;
@@ -289,12 +289,12 @@ struct MainloopFwdSm90 {
         read_v = read;
         ++read;
       };
-      int n_block = n_block_max - 2;
+      int n_block = keys.end - 2;
       // Without causality only the first (prologue) tile can straddle the end of the keys.
       if constexpr (kCausal) {
-        for (; n_block >= n_block_masked; --n_block) step(n_block, cute::true_type{});
+        for (; n_block >= n_block_masked && n_block >= keys.begin; --n_block) step(n_block, cute::true_type{});
       }
-      for (; n_block >= 0; --n_block) step(n_block, cute::false_type{});
+      for (; n_block >= keys.begin; --n_block) step(n_block, cute::false_type{});
       arrive_query_empty();  // every QK^T GEMM of this tile is done
       scale_rows(o_rows, o_scale);
       pv_gemm_alone(read_v, /*last_turn=*/true);  // the last P V
@@ -306,13 +306,13 @@ struct MainloopFwdSm90 {
         softmax_to_p(n_block, masked);
         scale_rows(o_rows, o_scale);
         convert_p();
-        pv_gemm_alone(read, /*last_turn=*/n_block == 0);
+        pv_gemm_alone(read, /*last_turn=*/n_block == keys.begin);
         last_v_stage = int(read.index());
         ++read;
       };
-      int n_block = n_block_max - 1;
-      for (; n_block >= n_block_masked; --n_block) step(n_block, cute::true_type{});
-      for (; n_block >= 0; --n_block) step(n_block, cute::false_type{});
+      int n_block = keys.end - 1;
+      for (; n_block >= n_block_masked && n_block >= keys.begin; --n_block) step(n_block, cute::true_type{});
+      for (; n_block >= keys.begin; --n_block) step(n_block, cute::false_type{});
       arrive_query_empty();
       return {true, last_v_stage};
     }

@@ -7,6 +7,12 @@
 
 namespace fa3 {
 
+// Key tiles [begin, end) of a query tile, visited from end - 1 down to begin.
+struct KeyRange {
+  int begin;
+  int end;
+};
+
 template <int kBlockM, int kBlockN, bool kCausal>
 struct FwdMask {
   int seqlen_q;

@@ -15,6 +15,9 @@ enum class FwdNamedBarrier : int {
   // Epilogue: all consumer threads, before writing O into the shared buffer their last PV GEMMs
   // read, and again before the TMA store reads it.
   kEpilogue = 3,
+  // Split-tile merge (split_tile_merge.hpp): all consumer threads, around the ticket and the
+  // parked state of a tile cut between two CTAs.
+  kSplitTile = 4,
 };
 
 }  // namespace fa3

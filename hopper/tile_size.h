@@ -18,6 +18,7 @@
 #pragma once
 
 #include "flash_params.h"
+#include "stream_k_plan.h"
 
 namespace fa3 {
 
@@ -34,6 +35,16 @@ constexpr FwdTileSize fwd_tile_size(int head_dim) {
 }
 
 constexpr bool fwd_persistent(int head_dim, bool causal) { return !causal && head_dim <= 128; }
+
+// How the persistent kernel for p balances its last wave on num_sms SMs (stream_k_plan.h): only
+// non-causal tiles are cut (they all have the same key-tile count) and only if p.stream_k.
+inline StreamKPlan fwd_stream_k_plan(FwdParams const& p, int num_sms) {
+  FwdTileSize tile = fwd_tile_size(p.headdim);
+  int num_tiles = (p.seqlen_q + tile.block_m - 1) / tile.block_m * p.nheads * p.batch;
+  int num_ctas = fwd_persistent(p.headdim, p.causal) && num_tiles > num_sms ? num_sms : num_tiles;
+  int steps_per_tile = (p.seqlen_k + tile.block_n - 1) / tile.block_n;
+  return StreamKPlan::make(num_tiles, num_ctas, steps_per_tile, p.stream_k && fwd_persistent(p.headdim, p.causal));
+}
 
 // The GEMM schedule (fwd_options.h). Intra-warpgroup overlap everywhere; pingpong on top of it
 // for non-causal head dim 128, where it wins at long sequences (bf16 TFLOP/s, overlap ->

@@ -85,6 +85,32 @@ def test_many_tiles_per_cta(hdim, seqlen_k):
     run_and_check(q, k, v, causal=False)
 
 
+def split_tiles_used(q, k) -> bool:
+    """Whether the kernel for these shapes cuts tiles between CTAs (it asks for a workspace)."""
+    from fa3._ext import extension
+    (b, sq, h, d), (sk, hkv) = q.shape, k.shape[1:3]
+    return extension().fwd_workspace_bytes(b, sq, sk, h, hkv, d, False, 1, 0, True) > 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hdim", [64, 128])  # the persistent kernels
+@pytest.mark.parametrize("seqlen_k", [1000, 1409])  # a whole last key tile, a 1-key last tile (masked)
+def test_last_wave_split_tiles(dtype, hdim, seqlen_k):
+    """More tiles than SMs and not a whole number of waves: the persistent kernel cuts its last
+    tiles between two CTAs and merges their softmax states (hopper/stream_k_plan.h). Checked
+    against FP64, against the kernel without the cut, and for bitwise repeatability (which CTA
+    finishes its piece first varies from run to run; the merge must not depend on it)."""
+    q = randn(3, 777, 16, hdim, dtype=dtype)  # 336 (hdim 128) / 240 (hdim 64) query tiles
+    k, v = randn(3, seqlen_k, 4, hdim, dtype=dtype), randn(3, seqlen_k, 4, hdim, dtype=dtype)
+    assert split_tiles_used(q, k), "this case must exercise the split tiles"
+    out, lse = run_and_check(q, k, v, causal=False)
+    whole, whole_lse = torch.ops.fa3.fwd(q, k, v, hdim ** -0.5, False, 0, False)
+    assert (out.float() - whole.float()).abs().max() <= 2 * torch.finfo(dtype).eps * whole.float().abs().max()
+    torch.testing.assert_close(lse, whole_lse, rtol=0, atol=1e-5)
+    for _ in range(3):
+        assert torch.equal(out, fa3.flash_attn_func(q, k, v)), "results move between runs: a race"
+
+
 @pytest.mark.parametrize("nheads,nheads_kv", [(16, 2), (8, 1)])  # GQA 8:1, MQA
 @pytest.mark.parametrize("causal", [False, True])
 def test_gqa_and_mqa(nheads, nheads_kv, causal):
@@ -153,8 +179,9 @@ def test_rejected_on_cpu_tensor_keeps_process_working():
 
 
 @pytest.mark.parametrize("schedule", [1, 2, 3, 4])  # pingpong+overlap (default at hdim 128), overlap, pingpong, serial
-def test_ablation_schedules_are_correct(schedule):
-    q, k, v = (randn(2, 1000, 4, 128, dtype=torch.bfloat16) for _ in range(3))
+@pytest.mark.parametrize("batch,nheads", [(2, 4), (3, 16)])  # one wave; 336 tiles, the last ones split
+def test_ablation_schedules_are_correct(schedule, batch, nheads):
+    q, k, v = (randn(batch, 1000, nheads, 128, dtype=torch.bfloat16) for _ in range(3))
     out, lse = torch.ops.fa3.fwd(q, k, v, 128 ** -0.5, False, schedule)
     ref, ref_lse = attention_ref(q, k, v, return_lse=True)
     std = standard_attention(q, k, v, dtype=torch.bfloat16)

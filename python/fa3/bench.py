@@ -12,7 +12,7 @@ when causal).
     python -m fa3.bench --json results.json --plot results.png
     python -m fa3.bench --from-json results.json --plot results.png   # re-table / re-plot, no GPU
     python -m fa3.bench --compare a.json b.json   # fa3 / best peer of two runs side by side, no GPU
-    python -m fa3.bench --ablation        # pingpong / intra-warpgroup overlap on and off, hdim 128
+    python -m fa3.bench --ablation        # pingpong / intra-warpgroup overlap / stream-K on and off, hdim 128
 """
 from __future__ import annotations
 
@@ -61,17 +61,19 @@ def _fa3(q, k, v, causal) -> Tuple[Runner, ContextManager]:
     return (lambda: flash_attn_func(q, k, v, causal=causal)), contextlib.nullcontext()
 
 
-# Forward schedules for the ablation (FwdSchedule, hopper/flash_params.h); "fa3" is the default,
-# which at head dim 128 (non-causal) is fa3-pingpong+overlap (fwd_default_schedule, hopper/tile_size.h).
-ABLATION_SCHEDULES = {"fa3-pingpong+overlap": 1, "fa3-overlap": 2, "fa3-pingpong": 3, "fa3-serial": 4}
+# Forward variants for the ablation: (FwdSchedule of hopper/flash_params.h, stream_k). "fa3" is the
+# default, which at head dim 128 (non-causal) is fa3-pingpong+overlap (fwd_default_schedule,
+# hopper/tile_size.h) with the last wave balanced (hopper/stream_k_plan.h).
+ABLATION_VARIANTS = {"fa3-pingpong+overlap": (1, True), "fa3-overlap": (2, True), "fa3-pingpong": (3, True),
+                     "fa3-serial": (4, True), "fa3-no-stream-k": (0, False)}
 
 
-def _fa3_schedule(schedule: int):
+def _fa3_variant(schedule: int, stream_k: bool):
     def prepare(q, k, v, causal) -> Tuple[Runner, ContextManager]:
         from .flash_attn import check_fwd_inputs
         check_fwd_inputs(q, k, v)
         scale = q.shape[-1] ** -0.5
-        return (lambda: torch.ops.fa3.fwd(q, k, v, scale, causal, schedule)), contextlib.nullcontext()
+        return (lambda: torch.ops.fa3.fwd(q, k, v, scale, causal, schedule, stream_k)), contextlib.nullcontext()
     return prepare
 
 
@@ -97,7 +99,7 @@ def available_impls() -> Dict[str, Callable]:
         impls["flash-attn-3"] = _flash_attn_3
     except ImportError:
         pass
-    impls.update({name: _fa3_schedule(code) for name, code in ABLATION_SCHEDULES.items()})
+    impls.update({name: _fa3_variant(*variant) for name, variant in ABLATION_VARIANTS.items()})
     return impls
 
 
@@ -284,7 +286,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help=f"implementations (default: those of {', '.join(DEFAULT_IMPLS)} available here)")
     p.add_argument("--ablation", action="store_true",
                    help="the FA3 paper's ablation: fa3 with and without pingpong and intra-warpgroup overlap, "
-                        "bf16, head dim 128, non-causal, against cuDNN")
+                        "and without the last-wave balancing (stream-K), bf16, head dim 128, non-causal, "
+                        "against cuDNN")
     p.add_argument("--rounds", type=int, default=3,
                    help="interleaved rounds per configuration, ~100 ms per implementation each (default 3)")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
@@ -328,7 +331,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     causals = {"both": [False, True], "true": [True], "false": [False]}[args.causal]
     if args.ablation:
         args.hdim, causals, args.dtype = [128], [False], "bf16"
-        args.impl = [*ABLATION_SCHEDULES, "sdpa-cudnn"]
+        args.impl = [*ABLATION_VARIANTS, "sdpa-cudnn"]
     try:
         records = run(paper_configs(args.hdim, args.seqlen, causals), args.dtype, args.impl,
                       progress=not args.no_progress, rounds=args.rounds)

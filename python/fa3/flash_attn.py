@@ -42,24 +42,33 @@ def _strides(x: torch.Tensor) -> Tuple[int, int, int]:
 
 @torch.library.custom_op("fa3::fwd", mutates_args=(), device_types="cuda")
 def _fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: float, causal: bool,
-         schedule: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
-    """schedule: 0 the build's default; 1-4 one schedule by name (FwdSchedule in hopper/flash_params.h)."""
+         schedule: int = 0, stream_k: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+    """schedule: 0 the build's default; 1-4 one schedule by name (FwdSchedule in hopper/flash_params.h).
+    stream_k: let the persistent kernel cut its last tiles between CTAs to balance the last wave
+    (hopper/stream_k_plan.h); False only to measure what that buys."""
     ext = require_hopper(q.device, "fa3.flash_attn_func")
     for name, x in (("q", q), ("k", k), ("v", v)):
         _check_alignment(x, name)
     batch, seqlen_q, nheads, headdim = q.shape
+    seqlen_k, nheads_kv = k.shape[1], k.shape[2]
+    dtype = _DTYPE_CODES[q.dtype]
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     lse = torch.empty((batch, nheads, seqlen_q), dtype=torch.float32, device=q.device)
     with torch.cuda.device(q.device):
+        nbytes = ext.fwd_workspace_bytes(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal, dtype,
+                                         schedule, stream_k)
+        workspace = torch.empty(nbytes, dtype=torch.uint8, device=q.device) if nbytes else None
         ext.fwd(q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(),
                 _strides(q), _strides(k), _strides(v), _strides(out),
-                batch, seqlen_q, k.shape[1], nheads, k.shape[2], headdim,
-                softmax_scale, causal, _DTYPE_CODES[q.dtype], schedule, torch.cuda.current_stream().cuda_stream)
+                batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim,
+                softmax_scale, causal, dtype, schedule, stream_k,
+                workspace.data_ptr() if workspace is not None else 0, nbytes,
+                torch.cuda.current_stream().cuda_stream)
     return out, lse
 
 
 @_fwd.register_fake
-def _fwd_fake(q, k, v, softmax_scale, causal, schedule=0):
+def _fwd_fake(q, k, v, softmax_scale, causal, schedule=0, stream_k=True):
     batch, seqlen_q, nheads, _ = q.shape
     return torch.empty_like(q, memory_format=torch.contiguous_format), \
         q.new_empty((batch, nheads, seqlen_q), dtype=torch.float32)
