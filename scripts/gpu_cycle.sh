@@ -7,6 +7,8 @@
 #
 # With the device tool, from the repo root (no internet there: the CUTLASS wheel travels in .whl/):
 #   run(command="FA3_COMMIT=<short sha> bash scripts/gpu_cycle.sh", carry=[".whl"])
+# (the sha written out: the device's copy of .git may answer `git rev-parse` with a stale HEAD).
+# About 7 minutes: build 100 s, tests 40 s, sanitizer 2-3 min, accuracy, sweep and ablation.
 # FA3_BENCH=0 skips the benchmark.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,8 +48,10 @@ tail -n 15 "$OUT/pytest.log"
 step "compute-sanitizer"
 for tool in memcheck racecheck; do
   for prog in "-m fa3 --smoke" "scripts/sanitizer_cases.py"; do
-    compute-sanitizer --tool "$tool" --error-exitcode 9 python3 $prog > /tmp/san.log 2>&1
+    # A time limit, so that a hang (a CTA waiting for another) fails this step, not the device call.
+    timeout 240 compute-sanitizer --tool "$tool" --error-exitcode 9 python3 $prog > /tmp/san.log 2>&1
     rc=$?
+    [ "$rc" -eq 124 ] && echo "$tool $prog: timed out after 240 s"
     echo "$tool $prog: exit $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log | tail -n 1)"
     [ "$rc" -eq 0 ] || { tail -n 40 /tmp/san.log; status=1; }
   done

@@ -13,8 +13,9 @@ CASES = [  # (batch, seqlen_q, seqlen_k, nheads, nheads_kv, hdim, causal)
     (1, 129, 129, 2, 2, 128, False), (1, 200, 81, 2, 1, 256, False), (1, 81, 200, 2, 2, 256, True),
     # More tiles than SMs (persistent kernels run several per CTA), odd key-tile counts.
     (2, 600, 353, 40, 8, 128, False), (2, 600, 400, 40, 40, 64, False),
-    # Not a whole number of waves, >= 4 key tiles: the last tiles are cut between CTAs and merged.
-    (2, 600, 800, 40, 8, 128, False), (2, 600, 600, 40, 40, 64, False),
+    # Not a whole number of waves (200 / 160 tiles on 132 SMs), >= 4 key tiles: the last tiles are
+    # cut between CTAs and merged (racecheck: about 6 s per call).
+    (1, 600, 800, 40, 8, 128, False), (1, 600, 600, 40, 40, 64, False),
 ]
 
 
