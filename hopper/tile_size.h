@@ -52,6 +52,8 @@ inline StreamKPlan fwd_stream_k_plan(FwdParams const& p, int num_sms) {
 // 3853a75 2k 557 -> 560, 8k 636 -> 650, 16k 643 -> 664; the 6730987 trial 8k 633 -> 654, 16k
 // 637 -> 667 (benchmarks/results). At 1k it lost 6% once (3853a75: 516 -> 484). At
 // head dim 64 and 256 it made no difference in the trial; causal runs were not measured with it.
+// With the mask-free key-tile loop (4d920e4, 3 interleaved rounds) it no longer won: 2k 586 ->
+// 567, 8k 650 -> 634, 16k 661 -> 660, 1k 482 -> 509. To re-measure before changing it.
 constexpr FwdSchedule fwd_default_schedule(int head_dim, bool causal) {
   return head_dim == 128 && !causal ? FwdSchedule::kPingpongOverlap : FwdSchedule::kOverlap;
 }
