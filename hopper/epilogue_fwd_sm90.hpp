@@ -11,6 +11,7 @@
 
 #include "barrier_utils.hpp"
 #include "flash_params.h"
+#include "gmem_tensors.hpp"
 #include "named_barriers.h"
 #include "softmax.hpp"
 #include "wgmma_utils.hpp"
@@ -26,26 +27,20 @@ struct EpilogueFwdSm90 {
   static constexpr int kConsumerThreads = Traits::kConsumerThreads;
   static constexpr int kSmemElems = cute::cosize_v<SmemLayoutO>;
 
-  // O as TMA sees it: (seqlen_q, headdim, heads, batch), head dim contiguous.
-  using ShapeO = cute::Shape<int32_t, int32_t, int32_t, int32_t>;
-  using StrideO = cute::Stride<int64_t, cute::_1, int64_t, int64_t>;
-  using GmemTensor = decltype(cute::make_tensor(cute::make_gmem_ptr(static_cast<Element*>(nullptr)), ShapeO{},
-                                                StrideO{}));
-  using TmaO = decltype(cute::make_tma_copy(cute::SM90_TMA_STORE{}, GmemTensor{}, SmemLayoutO{},
+  using TmaO = decltype(cute::make_tma_copy(cute::SM90_TMA_STORE{}, GmemTensor<Element>{}, SmemLayoutO{},
                                             cute::select<0, 2>(TileShape{}), cute::_1{}));
 
   struct Params {
     TmaO tma_o;
-    ShapeO shape_o;
+    GmemShape shape_o;
     float* lse;  // (batch, nheads, seqlen_q), contiguous
     int seqlen_q;
     int nheads;
   };
 
   static Params to_underlying_arguments(FwdParams const& p) {
-    ShapeO shape_o = cute::make_shape(p.seqlen_q, p.headdim, p.nheads, p.batch);
-    auto o = cute::make_tensor(cute::make_gmem_ptr(static_cast<Element*>(p.o)), shape_o,
-                               cute::make_stride(p.o_stride.row, cute::_1{}, p.o_stride.head, p.o_stride.batch));
+    GmemShape shape_o = gmem_shape(p, p.seqlen_q, p.nheads);
+    auto o = gmem_tensor(static_cast<Element*>(p.o), shape_o, p.o_stride);
     auto tma_o = cute::make_tma_copy(cute::SM90_TMA_STORE{}, o, SmemLayoutO{}, cute::select<0, 2>(TileShape{}),
                                      cute::_1{});
     return {tma_o, shape_o, p.lse, p.seqlen_q, p.nheads};

@@ -12,6 +12,7 @@
 
 #include "flash_params.h"
 #include "fwd_options.h"
+#include "gmem_tensors.hpp"
 #include "mask.hpp"
 #include "named_barriers.h"
 #include "softmax.hpp"
@@ -33,14 +34,10 @@ struct MainloopFwdSm90 {
   using SmemLayoutVt = typename Traits::SmemLayoutVt;
   using Mask = FwdMask<kBlockM, kBlockN, kCausal>;
 
-  // Global tensors as TMA sees them: (seqlen, headdim, heads, batch), head dim contiguous.
-  using ShapeQKV = cute::Shape<int32_t, int32_t, int32_t, int32_t>;
-  using StrideQKV = cute::Stride<int64_t, cute::_1, int64_t, int64_t>;
-  using GmemTensor = decltype(cute::make_tensor(cute::make_gmem_ptr(static_cast<Element const*>(nullptr)),
-                                                ShapeQKV{}, StrideQKV{}));
-  using TmaQ = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensor{}, SmemLayoutQ{},
+  using GmemTensorQKV = GmemTensor<Element const>;  // gmem_tensors.hpp
+  using TmaQ = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensorQKV{}, SmemLayoutQ{},
                                             cute::select<0, 2>(TileShape{}), cute::_1{}));
-  using TmaKV = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensor{},
+  using TmaKV = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensorQKV{},
                                              cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}),
                                              cute::_1{}));
 
@@ -58,8 +55,8 @@ struct MainloopFwdSm90 {
   };
 
   struct Params {
-    ShapeQKV shape_q;
-    ShapeQKV shape_kv;
+    GmemShape shape_q;
+    GmemShape shape_kv;
     TmaQ tma_q;
     TmaKV tma_k;
     TmaKV tma_v;
@@ -68,19 +65,17 @@ struct MainloopFwdSm90 {
     float scale_log2;
   };
 
-  static GmemTensor gmem_tensor(void const* ptr, ShapeQKV const& shape, Strides3 const& s) {
-    return cute::make_tensor(cute::make_gmem_ptr(static_cast<Element const*>(ptr)), shape,
-                             cute::make_stride(s.row, cute::_1{}, s.head, s.batch));
-  }
-
   static Params to_underlying_arguments(FwdParams const& p) {
-    ShapeQKV shape_q = cute::make_shape(p.seqlen_q, p.headdim, p.nheads, p.batch);
-    ShapeQKV shape_kv = cute::make_shape(p.seqlen_k, p.headdim, p.nheads_kv, p.batch);
-    auto tma_q = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, gmem_tensor(p.q, shape_q, p.q_stride), SmemLayoutQ{},
+    GmemShape shape_q = gmem_shape(p, p.seqlen_q, p.nheads);
+    GmemShape shape_kv = gmem_shape(p, p.seqlen_k, p.nheads_kv);
+    auto input = [](void const* ptr, GmemShape const& shape, Strides3 const& s) {
+      return gmem_tensor(static_cast<Element const*>(ptr), shape, s);
+    };
+    auto tma_q = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.q, shape_q, p.q_stride), SmemLayoutQ{},
                                      cute::select<0, 2>(TileShape{}), cute::_1{});
-    auto tma_k = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, gmem_tensor(p.k, shape_kv, p.k_stride),
+    auto tma_k = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.k, shape_kv, p.k_stride),
                                      cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}), cute::_1{});
-    auto tma_v = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, gmem_tensor(p.v, shape_kv, p.v_stride),
+    auto tma_v = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.v, shape_kv, p.v_stride),
                                      cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}), cute::_1{});
     return {shape_q, shape_kv, tma_q, tma_k, tma_v, Mask{p.seqlen_q, p.seqlen_k}, p.nheads / p.nheads_kv,
             p.softmax_scale_log2};
