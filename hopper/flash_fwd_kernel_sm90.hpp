@@ -45,6 +45,7 @@ struct FlashFwdKernelSm90 {
     int split_ticket;  // a split tile's ticket, shared by the consumer threads
   };
   static constexpr int kSharedStorageSize = sizeof(SharedStorage);
+  static_assert(kSharedStorageSize <= 227 * 1024, "more shared memory than an SM90 CTA may have (227 KB)");
 
   struct Params {
     typename Mainloop::Params mainloop;
