@@ -38,7 +38,7 @@ void run_fwd_instance(FwdParams const& params, void* stream) {
   StreamKPlan plan = fwd_stream_k_plan(params, current_device_sm_count());  // run_fwd checked the workspace
   typename Kernel::Params kernel_params{Mainloop::to_underlying_arguments(params),
                                         Epilogue::to_underlying_arguments(params),
-                                        Scheduler::to_underlying_arguments(params, kTile.block_m, plan),
+                                        Scheduler::to_underlying_arguments(params, plan),
                                         SplitTileMerge<Traits>::to_underlying_arguments(params.workspace, plan)};
   auto kernel = flash_fwd_kernel<Kernel>;
   constexpr int kSmem = Kernel::kSharedStorageSize;

@@ -15,6 +15,7 @@
 #include "flash_params.h"
 #include "mask.hpp"
 #include "stream_k_plan.h"
+#include "tile_size.h"
 
 namespace fa3 {
 
@@ -38,10 +39,7 @@ struct TileList {
     int num_tiles;
   };
 
-  static Layout layout(FwdParams const& p, int block_m) {
-    int num_m_blocks = (p.seqlen_q + block_m - 1) / block_m;
-    return {num_m_blocks, p.nheads, num_m_blocks * p.nheads * p.batch};
-  }
+  static Layout layout(FwdParams const& p) { return {fwd_num_m_blocks(p), p.nheads, fwd_num_tiles(p)}; }
 
   CUTLASS_DEVICE static Tile decode(Layout const& l, int tile) {
     int m = tile % l.num_m_blocks;
@@ -59,8 +57,8 @@ struct StaticPersistentScheduler : TileList {
   };
 
   // plan: fwd_stream_k_plan() (tile_size.h); its num_ctas is the grid.
-  static Params to_underlying_arguments(FwdParams const& p, int block_m, StreamKPlan const& plan) {
-    return {layout(p, block_m), plan};
+  static Params to_underlying_arguments(FwdParams const& p, StreamKPlan const& plan) {
+    return {layout(p), plan};
   }
   static dim3 grid(Params const& params) { return dim3(static_cast<unsigned>(params.plan.num_ctas)); }
 
@@ -78,8 +76,8 @@ struct SingleTileScheduler : TileList {
     Layout tiles;
   };
 
-  static Params to_underlying_arguments(FwdParams const& p, int block_m, StreamKPlan const& /*plan*/) {
-    return {layout(p, block_m)};
+  static Params to_underlying_arguments(FwdParams const& p, StreamKPlan const& /*plan*/) {
+    return {layout(p)};
   }
   static dim3 grid(Params const& params) { return dim3(static_cast<unsigned>(params.tiles.num_tiles)); }
 

@@ -36,11 +36,18 @@ constexpr FwdTileSize fwd_tile_size(int head_dim) {
 
 constexpr bool fwd_persistent(int head_dim, bool causal) { return !causal && head_dim <= 128; }
 
+// Query tiles of p: (query block, head, batch), the tile list the schedulers walk.
+inline int fwd_num_m_blocks(FwdParams const& p) {
+  int block_m = fwd_tile_size(p.headdim).block_m;
+  return (p.seqlen_q + block_m - 1) / block_m;
+}
+inline int fwd_num_tiles(FwdParams const& p) { return fwd_num_m_blocks(p) * p.nheads * p.batch; }
+
 // How the persistent kernel for p balances its last wave on num_sms SMs (stream_k_plan.h): only
 // non-causal tiles are cut (they all have the same key-tile count) and only if p.stream_k.
 inline StreamKPlan fwd_stream_k_plan(FwdParams const& p, int num_sms) {
   FwdTileSize tile = fwd_tile_size(p.headdim);
-  int num_tiles = (p.seqlen_q + tile.block_m - 1) / tile.block_m * p.nheads * p.batch;
+  int num_tiles = fwd_num_tiles(p);
   int num_ctas = fwd_persistent(p.headdim, p.causal) && num_tiles > num_sms ? num_sms : num_tiles;
   int steps_per_tile = (p.seqlen_k + tile.block_n - 1) / tile.block_n;
   return StreamKPlan::make(num_tiles, num_ctas, steps_per_tile, p.stream_k && fwd_persistent(p.headdim, p.causal));
