@@ -110,3 +110,15 @@ def test_dequantize_validation():
         dequantize_e4m3(bad)
     with pytest.raises(TypeError, match=r"^xq.data has dtype torch.float32; allowed: torch.float8_e4m3fn$"):
         dequantize_e4m3(Fp8Tensor(xq.data.float(), xq.scale, 4))
+
+
+def test_block_below_the_floor_quantizes_to_zeros():
+    # amax / 448 below the smallest normal float32: floor scale and zero data (not x / tiny).
+    x = torch.zeros(1, 8, 2, 4)
+    x[:, :4, 0] = 1e-37
+    x[:, 4:, 0] = 1.0
+    xq = quantize_e4m3(x, block_size=4)
+    assert xq.scale[0, 0, 0].item() == TINY
+    assert xq.scale[0, 0, 1] == torch.tensor(1.0) / E4M3_MAX
+    assert torch.equal(xq.data[0, :4].float(), torch.zeros(4, 2, 4))
+    assert torch.equal(dequantize_e4m3(xq)[:, 4:, 0], x[:, 4:, 0])

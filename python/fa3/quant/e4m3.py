@@ -1,8 +1,11 @@
 """FP8 (e4m3) quantization with per-tensor or per-block scales.
 
 A quantized tensor is ``data`` (torch.float8_e4m3fn, the input's shape) and ``scale``
-(float32 descale factors): x ~= data * scale. Scales are amax / 448, floored at the smallest
-normal float32 so an all-zero block gets a usable scale (its data are zeros).
+(float32 descale factors): x ~= data * scale. Scales are amax / 448. A block whose amax / 448
+is below the smallest normal float32 (amax < 5.3e-36: an all-zero block, in practice) gets that
+smallest normal as its scale and all-zero data. So every scale is a normal number, and a block
+at the floor scale is exactly zero, which the FP8 kernel relies on: it keeps O in units of the
+current key tile's V scale, and skips the change of units for such a block.
 
 Blocks (``block_size=n``) are n consecutive sequence positions of one (batch, head) of a
 (batch, seqlen, nheads, headdim) tensor: scale has shape (batch, nheads, ceil(seqlen / n)).
@@ -89,9 +92,12 @@ def quantize_e4m3(x: torch.Tensor, block_size: Optional[int] = None) -> Fp8Tenso
     """
     check_tensor(x, "x", INPUT_DTYPES, ndim=4)
     block_size = _check_block_size(block_size)
-    scale = (block_amax(x, block_size) / E4M3_MAX).clamp(min=_SCALE_FLOOR)
-    data = cast_e4m3(x.to(torch.float32) / expand_block_scale(scale, x.shape[1], block_size))
-    return Fp8Tensor(data, scale, block_size)
+    scale = block_amax(x, block_size) / E4M3_MAX
+    flushed = scale < _SCALE_FLOOR  # False for NaN: a poisoned block stays poisoned
+    scale = torch.where(flushed, torch.full_like(scale, _SCALE_FLOOR), scale)
+    data = x.to(torch.float32) / expand_block_scale(scale, x.shape[1], block_size)
+    data = torch.where(expand_block_scale(flushed, x.shape[1], block_size), torch.zeros_like(data), data)
+    return Fp8Tensor(cast_e4m3(data), scale, block_size)
 
 
 def dequantize_e4m3(xq: Fp8Tensor) -> torch.Tensor:
