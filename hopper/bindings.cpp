@@ -10,8 +10,10 @@
 #include "device_info.h"
 #include "errors.h"
 #include "flash_params.h"
+#include "quantize_fp8.h"
 #include "smoke_kernel.h"
 #include "stream_k_plan.h"
+#include "tile_size.h"
 
 namespace py = pybind11;
 
@@ -42,6 +44,7 @@ fa3::FwdParams sizes_and_flags(int batch, int seqlen_q, int seqlen_k, int nheads
   p.headdim = headdim;
   p.causal = causal;
   p.dtype = static_cast<fa3::Dtype>(dtype);
+  p.out_dtype = p.dtype;  // fp16/bf16 kernels write O in their input type; fwd_fp8 overrides it
   p.schedule = static_cast<fa3::FwdSchedule>(schedule);
   p.stream_k = stream_k;
   return p;
@@ -67,6 +70,44 @@ void fwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
   p.softmax_scale_log2 = softmax_scale * 1.4426950408889634f;  // log2(e)
   p.workspace = as_ptr<void>(workspace);
   p.workspace_bytes = workspace_bytes;
+  fa3::run_fwd(p, as_stream(stream));
+}
+
+using DescaleStrideTuple = std::tuple<int64_t, int64_t, int64_t>;
+
+fa3::DescaleStrides as_descale_strides(const DescaleStrideTuple& s) {
+  return {std::get<0>(s), std::get<1>(s), std::get<2>(s)};
+}
+
+// FP8 forward: e4m3 q, k and V^T (kernel layout), fp32 descales per block with strides
+// (batch, head, block), O in out_dtype. No stream-K, so no workspace.
+void fwd_fp8(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v_t, std::uintptr_t o, std::uintptr_t lse,
+             StrideTuple q_stride, StrideTuple k_stride, StrideTuple v_t_stride, StrideTuple o_stride,
+             std::uintptr_t q_descale, DescaleStrideTuple q_descale_stride, std::uintptr_t k_descale,
+             DescaleStrideTuple k_descale_stride, std::uintptr_t v_descale, DescaleStrideTuple v_descale_stride,
+             int batch, int seqlen_q, int seqlen_k, int seqlen_k_padded, int nheads, int nheads_kv, int headdim,
+             float softmax_scale, bool causal, int out_dtype, std::uintptr_t stream) {
+  fa3::FwdParams p = sizes_and_flags(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal,
+                                     static_cast<int>(fa3::Dtype::kFloat8E4M3), 0, false);
+  p.out_dtype = static_cast<fa3::Dtype>(out_dtype);
+  p.q = as_ptr<const void>(q);
+  p.k = as_ptr<const void>(k);
+  p.v = as_ptr<const void>(v_t);
+  p.o = as_ptr<void>(o);
+  p.lse = as_ptr<float>(lse);
+  p.q_stride = as_strides(q_stride);
+  p.k_stride = as_strides(k_stride);
+  p.v_stride = as_strides(v_t_stride);
+  p.o_stride = as_strides(o_stride);
+  p.q_descale = as_ptr<const float>(q_descale);
+  p.k_descale = as_ptr<const float>(k_descale);
+  p.v_descale = as_ptr<const float>(v_descale);
+  p.q_descale_stride = as_descale_strides(q_descale_stride);
+  p.k_descale_stride = as_descale_strides(k_descale_stride);
+  p.v_descale_stride = as_descale_strides(v_descale_stride);
+  p.seqlen_k_padded = seqlen_k_padded;
+  p.softmax_scale = softmax_scale;
+  p.softmax_scale_log2 = softmax_scale * 1.4426950408889634f;  // log2(e)
   fa3::run_fwd(p, as_stream(stream));
 }
 
@@ -125,6 +166,24 @@ PYBIND11_MODULE(_C, m) {
         "schedule 0 = default, 1-4 = ablation variants, see hopper/flash_params.h; stream_k: balance the\n"
         "last wave, with fwd_workspace_bytes(...) bytes of device memory at workspace).");
 
+  m.def("fwd_fp8", &fwd_fp8, py::arg("q"), py::arg("k"), py::arg("v_t"), py::arg("o"), py::arg("lse"),
+        py::arg("q_stride"), py::arg("k_stride"), py::arg("v_t_stride"), py::arg("o_stride"), py::arg("q_descale"),
+        py::arg("q_descale_stride"), py::arg("k_descale"), py::arg("k_descale_stride"), py::arg("v_descale"),
+        py::arg("v_descale_stride"), py::arg("batch"), py::arg("seqlen_q"), py::arg("seqlen_k"),
+        py::arg("seqlen_k_padded"), py::arg("nheads"), py::arg("nheads_kv"), py::arg("headdim"),
+        py::arg("softmax_scale"), py::arg("causal"), py::arg("out_dtype"), py::arg("stream"),
+        "FP8 attention forward (device pointers): e4m3 q, k (batch, seqlen, heads, headdim) and V^T\n"
+        "(batch, nheads_kv, headdim, seqlen_k_padded; v_t_stride = (batch, headdim, head)) with keys relabeled\n"
+        "in groups of 16; fp32 descales with (batch, head, block) strides; out_dtype 0 fp16, 1 bf16.");
+
+  m.def("fwd_tile_size", [](int headdim, bool fp8) {
+    FA3_CHECK_ARG(headdim == 64 || headdim == 128 || headdim == 256, "headdim must be 64, 128 or 256, got " << headdim);
+    fa3::FwdTileSize t = fa3::fwd_tile_size(headdim, fp8);
+    return py::make_tuple(t.block_m, t.block_n, t.stages);
+  }, py::arg("headdim"), py::arg("fp8"),
+     "(block_m, block_n, stages) of the forward kernel for headdim (hopper/tile_size.h); for FP8 also the\n"
+     "quantization blocks of Q (block_m rows) and of K, V (block_n keys).");
+
   m.def("fwd_workspace_bytes", [](int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim,
                                   bool causal, int dtype, int schedule, bool stream_k) {
     return fa3::fwd_workspace_bytes(
@@ -132,6 +191,33 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("batch"), py::arg("seqlen_q"), py::arg("seqlen_k"), py::arg("nheads"), py::arg("nheads_kv"),
      py::arg("headdim"), py::arg("causal"), py::arg("dtype"), py::arg("schedule"), py::arg("stream_k"),
      "Bytes of device workspace fwd needs for these sizes and flags on the current device (0: none).");
+
+  m.def("quantize_fp8", [](std::uintptr_t x, StrideTuple x_stride, std::uintptr_t out, std::uintptr_t scale,
+                           std::uintptr_t signs, int batch, int seqlen, int heads, int headdim, int block_size,
+                           int dtype, bool v_layout, std::uintptr_t stream) {
+    fa3::QuantizeFp8Params p{};
+    p.x = as_ptr<const void>(x);
+    p.x_stride = as_strides(x_stride);
+    p.out = as_ptr<void>(out);
+    p.scale = as_ptr<float>(scale);
+    p.signs = as_ptr<const float>(signs);
+    p.batch = batch;
+    p.seqlen = seqlen;
+    p.heads = heads;
+    p.headdim = headdim;
+    p.block_size = block_size;
+    p.dtype = static_cast<fa3::Dtype>(dtype);
+    p.v_layout = v_layout;
+    fa3::run_quantize_fp8(p, as_stream(stream));
+  }, py::arg("x"), py::arg("x_stride"), py::arg("out"), py::arg("scale"), py::arg("signs"), py::arg("batch"),
+     py::arg("seqlen"), py::arg("heads"), py::arg("headdim"), py::arg("block_size"), py::arg("dtype"),
+     py::arg("v_layout"), py::arg("stream"),
+     "FP8 block quantization (hopper/quantize_fp8.h): x (batch, seqlen, heads, headdim) fp16/bf16 with strides\n"
+     "x_stride (batch, row, head) in elements -> e4m3 out and fp32 scale (batch, heads, ceil(seqlen / block_size)),\n"
+     "contiguous, one scale per block_size rows (1..256). signs: headdim fp32 values s / sqrt(headdim) of the\n"
+     "Hadamard rotation, or 0 for none. out is (batch, seqlen, heads, headdim), or with v_layout V^T\n"
+     "(batch, heads, headdim, ceil(seqlen / 16) * 16) with the keys relabeled in groups of 16 (block_size % 16 == 0).\n"
+     "dtype 0 fp16, 1 bf16. Equals fa3.quant.quantize_e4m3(hadamard_rotate(x)) bit for bit.");
 
   m.def("stream_k_schedule", [](int num_tiles, int num_ctas, int steps_per_tile) {
     FA3_CHECK_ARG(num_ctas >= 1 && num_ctas <= num_tiles && steps_per_tile >= 1,

@@ -1,5 +1,6 @@
-// Forward epilogue: normalize O by the softmax row sums, stage it in shared memory (stmatrix,
-// swizzled like Q) and write it with one TMA store; the LSE (fp32) goes straight from registers.
+// Forward epilogue: normalize O by the softmax row sums (FP8: and take it out of V-descale units),
+// convert it to the output type, stage it in shared memory (stmatrix, swizzled) and write it with
+// one TMA store; the LSE (fp32) goes straight from registers.
 // O's staging buffer is the V stage of the tile's last PV GEMM (the only smem no one else may
 // be filling at this point: the producer is already loading the next tile's Q, K and first V
 // into the other buffers). That stage is released to the producer here, once the TMA store
@@ -20,12 +21,12 @@ namespace fa3 {
 
 template <class Traits>
 struct EpilogueFwdSm90 {
-  using Element = typename Traits::Element;
+  using Element = typename Traits::OutElement;
   using TileShape = typename Traits::TileShape;
   using SmemLayoutO = typename Traits::SmemLayoutO;
   static constexpr int kBlockM = Traits::kBlockM;
   static constexpr int kConsumerThreads = Traits::kConsumerThreads;
-  static constexpr int kSmemElems = cute::cosize_v<SmemLayoutO>;
+  static constexpr int kSmemBytes = int(cute::cosize_v<SmemLayoutO> * sizeof(Element));
 
   using TmaO = decltype(cute::make_tma_copy(cute::SM90_TMA_STORE{}, GmemTensor<Element>{}, SmemLayoutO{},
                                             cute::select<0, 2>(TileShape{}), cute::_1{}));
@@ -50,12 +51,12 @@ struct EpilogueFwdSm90 {
     cute::prefetch_tma_descriptor(params.tma_o.get_tma_descriptor());
   }
 
-  // smem_o: kSmemElems elements of shared memory that no one reads or writes once every
+  // smem_o: kSmemBytes of shared memory (1024-byte aligned) that no one reads or writes once every
   // consumer's last PV GEMM is done. stage_empty: the empty barrier of the pipeline stage that
   // holds smem_o, released here for all consumer threads (nullptr: nothing to release).
   template <class FragO, class Softmax>
   CUTLASS_DEVICE void store(Params const& params, FragO& tOrO, Softmax& softmax, int thread_idx, int m_block,
-                            int bidh, int bidb, Element* smem_o, uint64_t* stage_empty) const {
+                            int bidh, int bidb, char* smem_o, uint64_t* stage_empty) const {
     using namespace cute;
     Tensor o_rows = make_tensor(tOrO.data(), acc_rowcol(tOrO.layout()));
     constexpr int kRows = decltype(size<0>(o_rows))::value;
@@ -82,7 +83,7 @@ struct EpilogueFwdSm90 {
 
     // Every consumer's last PV GEMM has read the buffer before anyone overwrites it with O.
     sync_consumers();
-    Tensor sO = make_tensor(make_smem_ptr(smem_o), SmemLayoutO{});
+    Tensor sO = make_tensor(make_smem_ptr(reinterpret_cast<Element*>(smem_o)), SmemLayoutO{});
     auto copy_o = make_tiled_copy_C(Copy_Atom<SM90_U32x4_STSM_N, Element>{}, mma_pv);
     auto thr_copy_o = copy_o.get_thread_slice(thread_idx);
     copy(copy_o, thr_copy_o.retile_S(rO), thr_copy_o.partition_D(sO));

@@ -6,7 +6,7 @@
 
 namespace fa3 {
 
-template <Dtype kDtype, int kHeadDim, bool kCausal, FwdSchedule kSchedule>
+template <Dtype kDtype, Dtype kOutDtype, int kHeadDim, bool kCausal, FwdSchedule kSchedule>
 void run_fwd_instance(FwdParams const& params, void* stream);
 
 }  // namespace fa3

@@ -26,13 +26,13 @@ struct FlashFwdKernelSm90 {
   // O is staged in a V stage (epilogue_fwd_sm90.hpp). If it does not fit in one, it spans from
   // the first, which is only safe when no next tile's V may be loading meanwhile; a persistent
   // kernel gets a buffer of its own instead (three consumer warpgroups at head dim 64: O is
-  // 192 rows, a V stage 128).
-  static constexpr int kVStageElems = cute::cosize_v<typename Traits::SmemLayoutKV> / Traits::kStages;
-  static constexpr bool kOFitsInStage = Epilogue::kSmemElems <= kVStageElems;
-  static constexpr bool kOwnOBuffer = !kOFitsInStage && Scheduler::kPersistent;
-  static_assert(Epilogue::kSmemElems <= cute::cosize_v<typename Traits::SmemLayoutKV>, "O must fit in V's buffers");
+  // 192 rows, a V stage 128; FP8: O has twice the bytes of its input type), as does one whose O
+  // exceeds all of V's buffers (FP8 head dim 64: 24 KB of O, 2 x 10 KB of V).
+  static constexpr bool kOFitsInStage = Epilogue::kSmemBytes <= Traits::kVStageBytes;
+  static constexpr bool kOFitsInV = Epilogue::kSmemBytes <= Traits::kVStageBytes * Traits::kStages;
+  static constexpr bool kOwnOBuffer = !kOFitsInStage && (Scheduler::kPersistent || !kOFitsInV);
   struct OwnOBuffer {
-    cute::array_aligned<typename Traits::Element, Epilogue::kSmemElems, 1024> data;
+    cute::array_aligned<char, Epilogue::kSmemBytes, 1024> data;
   };
   struct NoOBuffer {};
 
@@ -102,23 +102,24 @@ struct FlashFwdKernelSm90 {
         typename Scheduler::Tile tile = Scheduler::decode(sched.tiles, w.tile);
         KeyRange keys = key_range(w, params.mainloop.mask.n_block_max(tile.m_block));
         Tensor tOrO = partition_fragment_C(mma_pv, select<0, 2>(typename Traits::TileShape{}));
-        OnlineSoftmax<2 * size<1>(decltype(tOrO){})> softmax(params.mainloop.scale_log2);
+        OnlineSoftmax<2 * size<1>(decltype(tOrO){}), Traits::kFp8> softmax;
         auto result = mainloop.mma(params.mainloop, pipeline_k, pipeline_v, read, tOrO, softmax, thread_idx,
-                                   smem.mainloop, smem.barrier_q, q_phase, tile.m_block, keys);
+                                   smem.mainloop, smem.barrier_q, q_phase, tile.m_block, tile.bidh, tile.bidb, keys);
         if (result.visited) q_phase ^= 1;
         // A tile that sees no key loaded nothing (only possible when causal, i.e. not persistent):
         // all of V's buffers are free, and there is no stage to release.
         int o_stage = kOFitsInStage ? result.last_v_stage : 0;
         uint64_t* stage_empty =
             result.visited ? reinterpret_cast<uint64_t*>(&smem.pipeline_v.empty_barrier_[result.last_v_stage]) : nullptr;
-        if constexpr (Scheduler::kPersistent) {
+        // (FP8 tiles are never cut: fwd_stream_k_plan.)
+        if constexpr (Scheduler::kPersistent && !Traits::kFp8) {
           if (w.split_slot >= 0 && !SplitTileMerge<Traits>{}.merge_or_park(params.merge, w.split_slot,
                                                                             w.step_begin == 0, tOrO, softmax,
                                                                             thread_idx, smem.split_ticket, stage_empty)) {
             continue;  // the other piece's CTA writes this tile
           }
         }
-        auto* smem_o = smem.mainloop.v.data() + o_stage * kVStageElems;
+        char* smem_o = reinterpret_cast<char*>(smem.mainloop.v.data()) + o_stage * Traits::kVStageBytes;
         if constexpr (kOwnOBuffer) smem_o = smem.o.data.data();
         Epilogue{}.store(params.epilogue, tOrO, softmax, thread_idx, tile.m_block, tile.bidh, tile.bidb, smem_o,
                          stage_empty);

@@ -1,5 +1,5 @@
-// Host launcher of the forward kernel for one (element type, head dim, causal): picks the
-// tile, builds the collectives' parameters (TMA descriptors included) and launches.
+// Host launcher of the forward kernel for one (input type, output type, head dim, causal, schedule):
+// picks the tile, builds the collectives' parameters (TMA descriptors included) and launches.
 #pragma once
 
 #include <type_traits>
@@ -23,12 +23,14 @@ namespace fa3 {
 template <Dtype kDtype> struct CutlassElement;
 template <> struct CutlassElement<Dtype::kFloat16> { using type = cutlass::half_t; };
 template <> struct CutlassElement<Dtype::kBFloat16> { using type = cutlass::bfloat16_t; };
+template <> struct CutlassElement<Dtype::kFloat8E4M3> { using type = cutlass::float_e4m3_t; };
 
-template <Dtype kDtype, int kHeadDim, bool kCausal, FwdSchedule kSchedule>
+template <Dtype kDtype, Dtype kOutDtype, int kHeadDim, bool kCausal, FwdSchedule kSchedule>
 void run_fwd_instance(FwdParams const& params, void* stream) {
   using Element = typename CutlassElement<kDtype>::type;
-  constexpr FwdTileSize kTile = fwd_tile_size(kHeadDim);
-  using Traits = FwdKernelTraits<Element, kHeadDim, kTile.block_m, kTile.block_n, kTile.stages>;
+  using OutElement = typename CutlassElement<kOutDtype>::type;
+  constexpr FwdTileSize kTile = fwd_tile_size(kHeadDim, kDtype == Dtype::kFloat8E4M3);
+  using Traits = FwdKernelTraits<Element, OutElement, kHeadDim, kTile.block_m, kTile.block_n, kTile.stages>;
   using Mainloop = MainloopFwdSm90<Traits, kCausal, typename FwdOptionsFor<kSchedule>::type>;
   using Epilogue = EpilogueFwdSm90<Traits>;
   using Scheduler = std::conditional_t<fwd_persistent(kHeadDim, kCausal), StaticPersistentScheduler,
@@ -52,12 +54,12 @@ void run_fwd_instance(FwdParams const& params, void* stream) {
 
 }  // namespace fa3
 
-// One line per explicit instantiation file: both mask variants of one (dtype, head dim), each
-// with its default schedule.
-#define FA3_INSTANTIATE_FWD_MASK(DTYPE, HEADDIM, CAUSAL)                                            \
-  template void                                                                                     \
-  fa3::run_fwd_instance<fa3::Dtype::DTYPE, HEADDIM, CAUSAL, fa3::fwd_default_schedule(HEADDIM, CAUSAL)>( \
-      fa3::FwdParams const&, void*);
-#define FA3_INSTANTIATE_FWD(DTYPE, HEADDIM)    \
-  FA3_INSTANTIATE_FWD_MASK(DTYPE, HEADDIM, false) \
-  FA3_INSTANTIATE_FWD_MASK(DTYPE, HEADDIM, true)
+// One line per explicit instantiation file: both mask variants of one (input dtype, output dtype,
+// head dim), each with its default schedule.
+#define FA3_INSTANTIATE_FWD_MASK(DTYPE, OUT_DTYPE, HEADDIM, CAUSAL)                                      \
+  template void fa3::run_fwd_instance<fa3::Dtype::DTYPE, fa3::Dtype::OUT_DTYPE, HEADDIM, CAUSAL,         \
+                                      fa3::fwd_default_schedule(HEADDIM, CAUSAL)>(fa3::FwdParams const&, \
+                                                                                  void*);
+#define FA3_INSTANTIATE_FWD(DTYPE, OUT_DTYPE, HEADDIM)    \
+  FA3_INSTANTIATE_FWD_MASK(DTYPE, OUT_DTYPE, HEADDIM, false) \
+  FA3_INSTANTIATE_FWD_MASK(DTYPE, OUT_DTYPE, HEADDIM, true)

@@ -1,5 +1,11 @@
 // Compile-time description of one forward kernel: tile shape, warp roles and register budgets,
 // shared-memory layouts of Q, K, V (and V^T as the second GEMM reads it), the two WGMMA tilings.
+// Element is the input type (fp16, bf16 or e4m3), OutElement that of O (fp16 or bf16).
+//
+// FP8 differs in V: e4m3 WGMMA reads both operands K-major, so the PV GEMM needs V^T with the
+// keys contiguous. The quantization kernel writes V that way, (batch, heads, headdim, keys), with
+// the keys relabeled inside every group of 16 (see fp8_p_operand in wgmma_utils.hpp), and the TMA
+// loads (headdim, kBlockN) boxes of it: V's shared-memory buffer *is* V^T.
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -7,9 +13,12 @@
 
 namespace fa3 {
 
-template <typename Element_, int kHeadDim_, int kBlockM_, int kBlockN_, int kStages_>
+template <typename Element_, typename OutElement_, int kHeadDim_, int kBlockM_, int kBlockN_, int kStages_>
 struct FwdKernelTraits {
   using Element = Element_;
+  using OutElement = OutElement_;
+  static constexpr bool kFp8 = sizeof(Element) == 1;
+  static_assert(kFp8 || cute::is_same_v<Element, OutElement>, "16-bit kernels write O in their input type");
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = kBlockM_;
   static constexpr int kBlockN = kBlockN_;
@@ -30,27 +39,40 @@ struct FwdKernelTraits {
   // S = Q K^T: both operands from shared memory, K-major (head dim contiguous).
   using TiledMmaQK = decltype(cute::make_tiled_mma(
       cute::GMMA::ss_op_selector<Element, Element, float, TileShape>(), AtomLayout{}));
-  // O += P V: P from registers, V^T from shared memory read MN-major (V's head dim is contiguous).
+  // O += P V: P from registers, V^T from shared memory, read MN-major (16-bit: V's head dim is
+  // contiguous) or K-major (FP8: the keys are).
+  static constexpr cute::GMMA::Major kMajorVt = kFp8 ? cute::GMMA::Major::K : cute::GMMA::Major::MN;
   using TiledMmaPV = decltype(cute::make_tiled_mma(
       cute::GMMA::rs_op_selector<Element, Element, float,
                                  cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>, cute::Int<kBlockN>>,
-                                 cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
+                                 cute::GMMA::Major::K, kMajorVt>(),
       AtomLayout{}));
 
   using SmemLayoutAtomQ = decltype(cutlass::gemm::collective::detail::ss_smem_selector<
                                    cute::GMMA::Major::K, Element, cute::Int<kBlockM>, cute::Int<kHeadDim>>());
   using SmemLayoutQ = decltype(cute::tile_to_shape(SmemLayoutAtomQ{}, cute::select<0, 2>(TileShape{})));
-  // O is staged for its TMA store in the same (kBlockM, head dim) swizzled layout as Q.
-  using SmemLayoutO = SmemLayoutQ;
+  // O is staged for its TMA store in a (kBlockM, head dim) swizzled layout (Q's, when 16-bit).
+  using SmemLayoutAtomO = decltype(cutlass::gemm::collective::detail::ss_smem_selector<
+                                   cute::GMMA::Major::K, OutElement, cute::Int<kBlockM>, cute::Int<kHeadDim>>());
+  using SmemLayoutO = decltype(cute::tile_to_shape(SmemLayoutAtomO{}, cute::select<0, 2>(TileShape{})));
   using SmemLayoutAtomKV = decltype(cutlass::gemm::collective::detail::ss_smem_selector<
                                     cute::GMMA::Major::K, Element, cute::Int<kBlockN>, cute::Int<kHeadDim>>());
   using SmemLayoutKV = decltype(cute::tile_to_shape(
       SmemLayoutAtomKV{}, cute::make_shape(cute::Int<kBlockN>{}, cute::Int<kHeadDim>{}, cute::Int<kStages>{})));
-  // The same bytes as V, indexed (head dim, key, stage): the B operand of the PV GEMM.
-  using SmemLayoutVt = decltype(cute::composition(
+  // 16-bit: the same bytes as V, indexed (head dim, key, stage): the B operand of the PV GEMM.
+  using SmemLayoutVtOfV = decltype(cute::composition(
       SmemLayoutKV{}, cute::make_ordered_layout(
                           cute::make_shape(cute::Int<kHeadDim>{}, cute::Int<kBlockN>{}, cute::Int<kStages>{}),
                           cute::Step<cute::_2, cute::_1, cute::_3>{})));
+  // FP8: V^T as loaded, (head dim, key, stage) with the keys contiguous.
+  using SmemLayoutAtomVtK = decltype(cutlass::gemm::collective::detail::ss_smem_selector<
+                                     cute::GMMA::Major::K, Element, cute::Int<kHeadDim>, cute::Int<kBlockN>>());
+  using SmemLayoutVtK = decltype(cute::tile_to_shape(
+      SmemLayoutAtomVtK{}, cute::make_shape(cute::Int<kHeadDim>{}, cute::Int<kBlockN>{}, cute::Int<kStages>{})));
+  using SmemLayoutVt = cute::conditional_t<kFp8, SmemLayoutVtK, SmemLayoutVtOfV>;
+  // What the TMA writes into V's buffer: V (key, head dim) or, for FP8, V^T.
+  using SmemLayoutV = cute::conditional_t<kFp8, SmemLayoutVtK, SmemLayoutKV>;
+  static constexpr int kVStageBytes = int(cute::cosize_v<SmemLayoutV> / kStages * sizeof(Element));
 };
 
 }  // namespace fa3

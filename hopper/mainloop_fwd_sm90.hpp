@@ -3,7 +3,9 @@
 // and the consumers' math (S = Q K^T, mask, online softmax, O += P V) over the key tiles.
 // Key tiles are visited from the last to the first, so the tiles that need a mask come first.
 // Options (fwd_options.h) select pingpong between the consumer warpgroups and the overlap of
-// each warpgroup's softmax with its own GEMMs.
+// each warpgroup's softmax with its own GEMMs. FP8 (Traits::kFp8) loads V^T (kernel_traits.h),
+// scales each key tile's scores by its Q and K descales and counts O in V-descale units
+// (softmax.hpp).
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -25,6 +27,7 @@ struct MainloopFwdSm90 {
   using Options = Options_;
   static_assert(!Options::kPingpong || Traits::kConsumerWarpGroups == 2, "pingpong takes two consumer warpgroups");
   using Element = typename Traits::Element;
+  static constexpr bool kFp8 = Traits::kFp8;
   using TileShape = typename Traits::TileShape;
   static constexpr int kBlockM = Traits::kBlockM;
   static constexpr int kBlockN = Traits::kBlockN;
@@ -32,14 +35,20 @@ struct MainloopFwdSm90 {
   using SmemLayoutQ = typename Traits::SmemLayoutQ;
   using SmemLayoutKV = typename Traits::SmemLayoutKV;
   using SmemLayoutVt = typename Traits::SmemLayoutVt;
+  using SmemLayoutV = typename Traits::SmemLayoutV;
   using Mask = FwdMask<kBlockM, kBlockN, kCausal>;
+  // A V tile as the TMA loads it: (keys, head dim), or (head dim, keys) of V^T for FP8.
+  using VTileShape = cute::conditional_t<kFp8, cute::Shape<cute::Int<Traits::kHeadDim>, cute::Int<kBlockN>>,
+                                         cute::Shape<cute::Int<kBlockN>, cute::Int<Traits::kHeadDim>>>;
 
   using GmemTensorQKV = GmemTensor<Element const>;  // gmem_tensors.hpp
   using TmaQ = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensorQKV{}, SmemLayoutQ{},
                                             cute::select<0, 2>(TileShape{}), cute::_1{}));
-  using TmaKV = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensorQKV{},
-                                             cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}),
-                                             cute::_1{}));
+  using TmaK = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensorQKV{},
+                                            cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}),
+                                            cute::_1{}));
+  using TmaV = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensorQKV{}, cute::take<0, 2>(SmemLayoutV{}),
+                                            VTileShape{}, cute::_1{}));
 
   using Pipeline = cutlass::PipelineTmaAsync<kStages>;
   using PipelineState = cutlass::PipelineState<kStages>;
@@ -50,35 +59,64 @@ struct MainloopFwdSm90 {
     // 1024-byte alignment: the 128-byte swizzle repeats every 8 rows of 128 bytes.
     cute::array_aligned<Element, cute::cosize_v<SmemLayoutQ>, 1024> q;
     cute::array_aligned<Element, cute::cosize_v<SmemLayoutKV>, 1024> k;
-    cute::array_aligned<Element, cute::cosize_v<SmemLayoutKV>, 1024> v;
+    cute::array_aligned<Element, cute::cosize_v<SmemLayoutV>, 1024> v;
     float wait_pin[Traits::kConsumerThreads / cutlass::NumThreadsPerWarp];  // see pin_before_wgmma_wait
+  };
+
+  // FP8 descale factors of one tensor (flash_params.h); 16-bit kernels never read them.
+  struct Descales {
+    float const* ptr;
+    DescaleStrides stride;
+    // Those of one (batch, head), block i at [i * step]: one pointer and a 32-bit step stay
+    // live through the mainloop (64-bit strides cost registers the causal loop does not have).
+    struct Row {
+      float const* ptr;
+      int step;
+      CUTLASS_DEVICE float operator[](int block) const { return ptr[block * step]; }
+    };
+    CUTLASS_DEVICE Row row(int bidb, int bidh) const {
+      return {ptr + bidb * stride.batch + bidh * stride.head, int(stride.block)};
+    }
   };
 
   struct Params {
     GmemShape shape_q;
-    GmemShape shape_kv;
+    GmemShape shape_k;
+    GmemShape shape_v;  // FP8: V^T's (head dim, padded keys, heads, batch)
     TmaQ tma_q;
-    TmaKV tma_k;
-    TmaKV tma_v;
+    TmaK tma_k;
+    TmaV tma_v;
     Mask mask;
     int group_size;  // query heads per key/value head
     float scale_log2;
+    Descales q_descale, k_descale, v_descale;
   };
 
   static Params to_underlying_arguments(FwdParams const& p) {
     GmemShape shape_q = gmem_shape(p, p.seqlen_q, p.nheads);
-    GmemShape shape_kv = gmem_shape(p, p.seqlen_k, p.nheads_kv);
+    GmemShape shape_k = gmem_shape(p, p.seqlen_k, p.nheads_kv);
+    GmemShape shape_v = kFp8 ? cute::make_shape(p.headdim, p.seqlen_k_padded, p.nheads_kv, p.batch) : shape_k;
     auto input = [](void const* ptr, GmemShape const& shape, Strides3 const& s) {
       return gmem_tensor(static_cast<Element const*>(ptr), shape, s);
     };
     auto tma_q = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.q, shape_q, p.q_stride), SmemLayoutQ{},
                                      cute::select<0, 2>(TileShape{}), cute::_1{});
-    auto tma_k = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.k, shape_kv, p.k_stride),
+    auto tma_k = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.k, shape_k, p.k_stride),
                                      cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}), cute::_1{});
-    auto tma_v = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.v, shape_kv, p.v_stride),
-                                     cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}), cute::_1{});
-    return {shape_q, shape_kv, tma_q, tma_k, tma_v, Mask{p.seqlen_q, p.seqlen_k}, p.nheads / p.nheads_kv,
-            p.softmax_scale_log2};
+    auto tma_v = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.v, shape_v, p.v_stride),
+                                     cute::take<0, 2>(SmemLayoutV{}), VTileShape{}, cute::_1{});
+    return {shape_q,
+            shape_k,
+            shape_v,
+            tma_q,
+            tma_k,
+            tma_v,
+            Mask{p.seqlen_q, p.seqlen_k},
+            p.nheads / p.nheads_kv,
+            p.softmax_scale_log2,
+            {p.q_descale, p.q_descale_stride},
+            {p.k_descale, p.k_descale_stride},
+            {p.v_descale, p.v_descale_stride}};
   }
 
   CUTLASS_DEVICE static void prefetch_tma_descriptors(Params const& params) {
@@ -95,15 +133,19 @@ struct MainloopFwdSm90 {
                            int bidh, int bidb, KeyRange keys, bool wait_query_empty) const {
     using namespace cute;
     Tensor mQ = params.tma_q.get_tma_tensor(params.shape_q);
-    Tensor mK = params.tma_k.get_tma_tensor(params.shape_kv);
-    Tensor mV = params.tma_v.get_tma_tensor(params.shape_kv);
+    Tensor mK = params.tma_k.get_tma_tensor(params.shape_k);
+    Tensor mV = params.tma_v.get_tma_tensor(params.shape_v);
     int bidh_kv = bidh / params.group_size;  // GQA/MQA: query head h reads key/value head h / group
     Tensor gQ = local_tile(mQ(_, _, bidh, bidb), select<0, 2>(TileShape{}), make_coord(m_block, _0{}));
     Tensor gK = local_tile(mK(_, _, bidh_kv, bidb), select<1, 2>(TileShape{}), make_coord(_, _0{}));
-    Tensor gV = local_tile(mV(_, _, bidh_kv, bidb), select<1, 2>(TileShape{}), make_coord(_, _0{}));
+    auto v_tile_coord = [] {
+      if constexpr (kFp8) return make_coord(_0{}, _);  // V^T: key tiles along the columns
+      else return make_coord(_, _0{});
+    }();
+    Tensor gV = local_tile(mV(_, _, bidh_kv, bidb), VTileShape{}, v_tile_coord);
     Tensor sQ = make_tensor(make_smem_ptr(smem.q.data()), SmemLayoutQ{});
     Tensor sK = make_tensor(make_smem_ptr(smem.k.data()), SmemLayoutKV{});
-    Tensor sV = make_tensor(make_smem_ptr(smem.v.data()), SmemLayoutKV{});
+    Tensor sV = make_tensor(make_smem_ptr(smem.v.data()), SmemLayoutV{});
     auto [tQgQ, tQsQ] = tma_partition(params.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
     // (Named tensors, not structured bindings: the loaders below capture them.)
     auto k_part = tma_partition(params.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
@@ -191,13 +233,13 @@ struct MainloopFwdSm90 {
     int last_v_stage;
   };
 
-  // Consumers: accumulate O (unnormalized) and the softmax statistics for query tile m_block
-  // over its key tiles `keys`.
+  // Consumers: accumulate O (unnormalized) and the softmax statistics for query tile
+  // (m_block, bidh, bidb) over its key tiles `keys`.
   template <class FragO, class Softmax>
   CUTLASS_DEVICE MmaResult mma(Params const& params, Pipeline& pipeline_k, Pipeline& pipeline_v, PipelineState& read,
                          FragO& tOrO, Softmax& softmax, int thread_idx, SharedStorage& smem,
-                         cutlass::arch::ClusterTransactionBarrier& barrier_q, int q_phase, int m_block,
-                         KeyRange keys) const {
+                         cutlass::arch::ClusterTransactionBarrier& barrier_q, int q_phase, int m_block, int bidh,
+                         int bidb, KeyRange keys) const {
     using namespace cute;
     clear(tOrO);
     if (keys.end <= keys.begin) return {false, 0};
@@ -215,9 +257,17 @@ struct MainloopFwdSm90 {
     Tensor tScS = thr_qk.partition_C(make_identity_tensor(select<0, 1>(TileShape{})));  // (row, col) of each score
     Tensor scores = make_tensor(tSrS.data(), acc_rowcol(tSrS.layout()));
     Tensor o_rows = make_tensor(tOrO.data(), acc_rowcol(tOrO.layout()));
-    // P in the input precision, in the register layout the PV WGMMA reads as its A operand.
-    Tensor rP = make_tensor_like<Element>(tSrS);
-    Tensor tOrP = make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
+    // P in the input precision, in the register layout the PV WGMMA reads as its A operand:
+    // 16-bit P keeps the accumulator's order and is viewed as the operand; FP8 P is written in the
+    // operand's order (convert_to_fp8_a_operand).
+    Tensor rP = [&] {
+      if constexpr (kFp8) return make_tensor<Element>(fp8_a_operand_layout(tSrS.layout()));
+      else return make_tensor_like<Element>(tSrS);
+    }();
+    Tensor tOrP = [&] {
+      if constexpr (kFp8) return make_tensor(rP.data(), rP.layout());
+      else return make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
+    }();
     constexpr int kRows = decltype(size<0>(scores))::value;
     float o_scale[kRows];
     GemmTurns turns{thread_idx / 128};
@@ -226,13 +276,26 @@ struct MainloopFwdSm90 {
     // Whether a key tile needs the mask is decided per loop, not per tile: a runtime test in the
     // loop body is if-converted by ptxas into a compare and a select per score on every tile.
     // `masked` is a bool only for the first tile of the prologue.
+    int const bidh_kv = bidh / params.group_size;
+    float const q_scale_log2 = kFp8 ? params.scale_log2 * params.q_descale.row(bidb, bidh)[m_block] : params.scale_log2;
+    auto const k_descale = params.k_descale.row(bidb, bidh_kv);
+    auto const v_descale = params.v_descale.row(bidb, bidh_kv);
     auto softmax_to_p = [&](int n_block, auto masked) {
       if (masked) params.mask.apply(tSrS, tScS, m_block, n_block);
-      softmax.step(scores, o_scale);
+      if constexpr (kFp8) {
+        softmax.step(scores, o_scale, q_scale_log2 * k_descale[n_block]);
+        softmax.change_units(o_scale, v_descale[n_block]);
+      } else {
+        softmax.step(scores, o_scale, q_scale_log2);
+      }
     };
     auto convert_p = [&] {
-      CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
+      if constexpr (kFp8) {
+        convert_to_fp8_a_operand(tSrS, rP);
+      } else {
+        CUTLASS_PRAGMA_UNROLL
+        for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
+      }
     };
 
     // A GEMM issued in its own turn and waited for; its pipeline stage is released after.

@@ -1,9 +1,21 @@
-// Online softmax over key tiles, in registers. Scores arrive raw (unscaled); the scale and
-// log2(e) are folded into one FFMA before exp2. Each thread owns kRows rows of the tile; the
-// four lanes of a quad share a row, so maxima are reduced across the quad every tile and the
-// row sums (kept per thread) once at the end.
+// Online softmax over key tiles, in registers. Scores arrive raw (unscaled); the tile's scale
+// (softmax scale * log2(e), times the Q and K descales for FP8) is folded into one FFMA before
+// exp2, and the running row maxima are kept in that scaled (log2) domain, so the scale may change
+// from tile to tile. Each thread owns kRows rows of the tile; the four lanes of a quad share a
+// row, so maxima are reduced across the quad every tile and the row sums (kept per thread) once
+// at the end. Scales must be >= 0 (the maximum of raw scores is then that of scaled ones).
+//
+// FP8 (kFp8) adds two things:
+// - P is computed as exp2(... + 8), in (0, 256], to use e4m3's range above its subnormals; the
+//   row sums carry the same factor, so O / sum is unchanged; the LSE takes it out.
+// - O is accumulated in units of the V descale of the last key tile it took in (the PV GEMM
+//   adds P V8 with no scale). When the next tile's V descale differs, the O rescale factor
+//   o_scale carries the change of units too; the epilogue multiplies O by the last unit. A tile
+//   at the floor descale (FLT_MIN) is all zeros (quant/e4m3.py) and keeps the current unit, so an
+//   all-zero V block cannot blow O up by 1 / FLT_MIN.
 #pragma once
 
+#include <cfloat>
 #include <cmath>
 
 #include <cute/tensor.hpp>
@@ -12,13 +24,14 @@
 
 namespace fa3 {
 
-template <int kRows>
+template <int kRows, bool kFp8 = false>
 struct OnlineSoftmax {
-  float row_max[kRows];  // running max of raw scores (-inf: no key seen yet)
-  float row_sum[kRows];  // this thread's part of sum exp2(scale_log2 * (s - row_max))
-  float scale_log2;
+  static constexpr float kPShift = kFp8 ? 8.f : 0.f;  // log2 of P's extra factor
+  float row_max[kRows];  // running max of scaled scores (log2 domain; -inf: no key seen yet)
+  float row_sum[kRows];  // this thread's part of sum exp2(scaled score - row_max + kPShift)
+  float o_unit;          // FP8: the V descale O is currently counted in (1 before any tile)
 
-  CUTLASS_DEVICE explicit OnlineSoftmax(float scale_log2_) : scale_log2(scale_log2_) {
+  CUTLASS_DEVICE OnlineSoftmax() : o_unit(1.f) {
     CUTLASS_PRAGMA_UNROLL
     for (int r = 0; r < kRows; ++r) {
       row_max[r] = -INFINITY;
@@ -26,40 +39,58 @@ struct OnlineSoftmax {
     }
   }
 
-  // Turns the (rows, cols) scores into probabilities relative to the new running max and
-  // returns in o_scale the factor by which each row's O accumulator must be rescaled.
+  // Turns the (rows, cols) raw scores into probabilities relative to the new running max, with
+  // scores scaled by `scale_log2`, and returns in o_scale the factor by which each row's O
+  // accumulator must be rescaled.
   template <class Scores>
-  CUTLASS_DEVICE void step(Scores& s, float (&o_scale)[kRows]) {
+  CUTLASS_DEVICE void step(Scores& s, float (&o_scale)[kRows], float scale_log2) {
     static_assert(decltype(cute::size<0>(s))::value == kRows);
     CUTLASS_PRAGMA_UNROLL
     for (int r = 0; r < kRows; ++r) {
-      float m = row_max[r];
+      float m = -INFINITY;
       CUTLASS_PRAGMA_UNROLL
       for (int c = 0; c < cute::size<1>(s); ++c) m = fmaxf(m, s(r, c));
-      m = quad_max(m);
+      m = fmaxf(row_max[r], quad_max(m) * scale_log2);
       // A row with every key masked so far keeps max -inf; subtract 0 so exp2 gives 0, not NaN.
-      float m_scaled = m == -INFINITY ? 0.f : m * scale_log2;
-      o_scale[r] = exp2f(row_max[r] * scale_log2 - m_scaled);  // exp2(-inf) = 0 on the first tile
+      float m_shifted = m == -INFINITY ? 0.f : m - kPShift;
+      o_scale[r] = exp2f(row_max[r] - (m == -INFINITY ? 0.f : m));  // exp2(-inf) = 0 on the first tile
       row_max[r] = m;
       float sum = 0.f;
       CUTLASS_PRAGMA_UNROLL
       for (int c = 0; c < cute::size<1>(s); ++c) {
-        s(r, c) = exp2f(fmaf(s(r, c), scale_log2, -m_scaled));
+        s(r, c) = exp2f(fmaf(s(r, c), scale_log2, -m_shifted));
         sum += s(r, c);
       }
       row_sum[r] = row_sum[r] * o_scale[r] + sum;
     }
   }
 
-  // Final per-row normalizer 1/sum (0 for a row that saw no key, so O = 0) and the LSE (natural
-  // log; -inf for such a row). A NaN score makes the sum NaN, and with it O and the LSE.
+  // FP8: O is about to take in a key tile whose V descale is v_descale; fold the change of units
+  // into o_scale. Per-tensor and per-head descales never change units (no division at all); a
+  // NaN descale makes O NaN.
+  CUTLASS_DEVICE void change_units(float (&o_scale)[kRows], float v_descale) {
+    static_assert(kFp8);
+    if (v_descale == o_unit || v_descale == FLT_MIN) return;  // FLT_MIN: an all-zero V block adds 0
+    float ratio = __fdividef(o_unit, v_descale);  // descales are < 2^126: the fast division is exact enough
+    o_unit = v_descale;
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) o_scale[r] *= ratio;
+  }
+
+  // Final per-row factor for O (1/sum, times O's unit for FP8; 0 for a row that saw no key, so
+  // O = 0) and the LSE (natural log; -inf for such a row). A NaN score makes the sum NaN, and
+  // with it O and the LSE.
   CUTLASS_DEVICE void finalize(float (&o_scale)[kRows], float (&lse)[kRows]) {
     CUTLASS_PRAGMA_UNROLL
     for (int r = 0; r < kRows; ++r) {
       float sum = quad_sum(row_sum[r]);
       bool empty = sum == 0.f;
-      o_scale[r] = empty ? 0.f : 1.f / sum;
-      lse[r] = empty ? -INFINITY : (row_max[r] * scale_log2 + log2f(sum)) * float(M_LN2);
+      if constexpr (kFp8) {
+        o_scale[r] = empty ? 0.f : o_unit / sum;
+      } else {
+        o_scale[r] = empty ? 0.f : 1.f / sum;
+      }
+      lse[r] = empty ? -INFINITY : (row_max[r] + log2f(sum) - kPShift) * float(M_LN2);
     }
   }
 };

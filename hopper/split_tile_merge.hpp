@@ -104,10 +104,10 @@ struct SplitTileMerge {
       float tail_max = head_piece ? other_max[r] : softmax.row_max[r];
       float head_sum = head_piece ? softmax.row_sum[r] : other_sum[r];
       float tail_sum = head_piece ? other_sum[r] : softmax.row_sum[r];
-      float m = fmaxf(head_max, tail_max);
-      float m_scaled = m == -INFINITY ? 0.f : m * softmax.scale_log2;  // as OnlineSoftmax::step
-      head_scale[r] = exp2f(head_max * softmax.scale_log2 - m_scaled);
-      tail_scale[r] = exp2f(tail_max * softmax.scale_log2 - m_scaled);
+      float m = fmaxf(head_max, tail_max);  // maxima in the scaled (log2) domain, as OnlineSoftmax
+      float m_safe = m == -INFINITY ? 0.f : m;
+      head_scale[r] = exp2f(head_max - m_safe);
+      tail_scale[r] = exp2f(tail_max - m_safe);
       softmax.row_max[r] = m;
       softmax.row_sum[r] = __fadd_rn(__fmul_rn(head_sum, head_scale[r]), __fmul_rn(tail_sum, tail_scale[r]));
     }

@@ -28,29 +28,41 @@ struct FwdTileSize {
   int stages;
 };
 
-constexpr FwdTileSize fwd_tile_size(int head_dim) {
+// FP8 (e4m3, O in 16 bits; FA3's FP8 tiles, not yet tuned here): 1-byte K and V give room for
+// longer key tiles. The FP8 quantization blocks are these tiles: block_m query rows for Q,
+// block_n keys for K and V.
+constexpr FwdTileSize fwd_tile_size(int head_dim, bool fp8 = false) {
+  if (fp8) {
+    return head_dim <= 64    ? FwdTileSize{192, 160, 2}   // 52 KB (+24 KB for O)
+           : head_dim <= 128 ? FwdTileSize{128, 224, 2}   // 128 KB (+32 KB for O)
+                             : FwdTileSize{128, 128, 2};  // 160 KB (+64 KB for O)
+  }
   return head_dim <= 64    ? FwdTileSize{192, 128, 2}   // 88 KB smem (+24 KB for O when persistent)
          : head_dim <= 128 ? FwdTileSize{128, 176, 2}   // 208 KB
                            : FwdTileSize{128, 80, 2};   // 224 KB
 }
+inline FwdTileSize fwd_tile_size(FwdParams const& p) { return fwd_tile_size(p.headdim, p.dtype == Dtype::kFloat8E4M3); }
 
 constexpr bool fwd_persistent(int head_dim, bool causal) { return !causal && head_dim <= 128; }
 
 // Query tiles of p: (query block, head, batch), the tile list the schedulers walk.
 inline int fwd_num_m_blocks(FwdParams const& p) {
-  int block_m = fwd_tile_size(p.headdim).block_m;
+  int block_m = fwd_tile_size(p).block_m;
   return (p.seqlen_q + block_m - 1) / block_m;
 }
 inline int fwd_num_tiles(FwdParams const& p) { return fwd_num_m_blocks(p) * p.nheads * p.batch; }
 
 // How the persistent kernel for p balances its last wave on num_sms SMs (stream_k_plan.h): only
-// non-causal tiles are cut (they all have the same key-tile count) and only if p.stream_k.
+// non-causal tiles are cut (they all have the same key-tile count) and only if p.stream_k. Not
+// for FP8 yet: its pieces would have to be merged with their own V-descale units (softmax.hpp).
 inline StreamKPlan fwd_stream_k_plan(FwdParams const& p, int num_sms) {
-  FwdTileSize tile = fwd_tile_size(p.headdim);
+  FwdTileSize tile = fwd_tile_size(p);
   int num_tiles = fwd_num_tiles(p);
-  int num_ctas = fwd_persistent(p.headdim, p.causal) && num_tiles > num_sms ? num_sms : num_tiles;
+  bool persistent = fwd_persistent(p.headdim, p.causal);
+  int num_ctas = persistent && num_tiles > num_sms ? num_sms : num_tiles;
   int steps_per_tile = (p.seqlen_k + tile.block_n - 1) / tile.block_n;
-  return StreamKPlan::make(num_tiles, num_ctas, steps_per_tile, p.stream_k && fwd_persistent(p.headdim, p.causal));
+  bool cut = p.stream_k && persistent && p.dtype != Dtype::kFloat8E4M3;
+  return StreamKPlan::make(num_tiles, num_ctas, steps_per_tile, cut);
 }
 
 // The GEMM schedule (fwd_options.h). Intra-warpgroup overlap everywhere; pingpong on top of it

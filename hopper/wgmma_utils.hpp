@@ -64,6 +64,53 @@ CUTLASS_DEVICE constexpr auto acc_as_a_operand(Layout const& acc) {
                      make_layout(get<2, 1>(v), get<2>(acc)));
 }
 
+// FP8: P's registers as the A operand of the 8-bit RS WGMMA (K = 32 per instruction). That
+// operand gives a thread, per 32 keys, keys 4t..4t+3 and 16+4t..16+4t+3 (t = lane % 4) of rows r
+// and r+8, in the value order (4 keys, 2 rows, 2 halves); the accumulator holds keys 2t, 2t+1,
+// 8+2t, 9+2t (and +16). Instead of moving values between lanes, the keys of V are relabeled
+// (the quantization kernel writes V^T with key 16g + PERM[p] at position 16g + p, PERM =
+// 0 1 8 9 2 3 10 11 4 5 12 13 6 7 14 15), so operand slot 4t+j is the accumulator's key
+// PERM[4t+j] and P converts in place: ((4, 2, 2), MMA_M, N/32), compact.
+template <class AccLayout>
+CUTLASS_DEVICE constexpr auto fp8_a_operand_layout(AccLayout const&) {
+  using namespace cute;
+  static_assert(decltype(size<2>(AccLayout{}))::value == 1, "one WGMMA atom along N");
+  constexpr int kN = decltype(size<0, 2>(AccLayout{}))::value * 8;
+  static_assert(kN % 32 == 0, "FP8 key tiles are multiples of 32");
+  return make_layout(make_shape(Shape<_4, _2, _2>{}, size<1>(AccLayout{}), Int<kN / 32>{}));
+}
+
+// P (fp32, (2 cols, 2 rows, N/8) per row block) -> e4m3 in fp8_a_operand_layout, rounded to
+// nearest even and saturated (P <= 256 never saturates; NaN stays NaN).
+template <class FragS, class FragP>
+CUTLASS_DEVICE void convert_to_fp8_a_operand(FragS const& tSrS, FragP& tOrP) {
+  using namespace cute;
+  constexpr int kGroups = decltype(size<0, 2>(FragS{}))::value;  // 8-column groups
+  static_assert(decltype(size<1>(FragS{}))::value == 1, "one 64-row WGMMA atom per warpgroup");
+  static_assert(decltype(size(FragP{}))::value == decltype(size(FragS{}))::value);
+  float const* acc = tSrS.data();
+  uint32_t* out = reinterpret_cast<uint32_t*>(raw_pointer_cast(tOrP.data()));
+  auto pack = [](float first, float second) {
+    uint16_t bits;  // cvt puts its first source in the upper byte: `first` goes to the lower one
+    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(bits) : "f"(second), "f"(first));
+    return uint32_t(bits);
+  };
+  CUTLASS_PRAGMA_UNROLL
+  for (int kb = 0; kb < kGroups / 4; ++kb) {
+    CUTLASS_PRAGMA_UNROLL
+    for (int half = 0; half < 2; ++half) {
+      CUTLASS_PRAGMA_UNROLL
+      for (int row = 0; row < 2; ++row) {
+        // Accumulator index of (col, row, group) is col + 2 row + 4 group; operand register of
+        // (row, half, kb) is row + 2 half + 4 kb, holding keys (cols 0, 1 of group g, then of g+1).
+        float const* lo = acc + 4 * (4 * kb + 2 * half) + 2 * row;
+        float const* hi = lo + 4;
+        out[4 * kb + 2 * half + row] = pack(lo[0], lo[1]) | (pack(hi[0], hi[1]) << 16);
+      }
+    }
+  }
+}
+
 // Reductions across the 4 lanes that hold one accumulator row.
 CUTLASS_DEVICE float quad_max(float x) {
   x = fmaxf(x, __shfl_xor_sync(0xffffffff, x, 1));

@@ -1,5 +1,5 @@
 """Checks on the SASS of the built extension (or any object file): tensor-core GEMMs are
-warpgroup MMAs (HGMMA, no HMMA), nothing spills to local memory, and in every kernel with an
+warpgroup MMAs (HGMMA for fp16/bf16, QGMMA for FP8; no HMMA), nothing spills to local memory, and in every kernel with an
 overlapped mainloop the softmax (MUFU.EX2) really sits between `wait_group 1` (S done) and
 `wait_group 0` (PV done): ptxas may hoist the second wait above it, which silently turns the
 intra-warpgroup overlap off (hopper/wgmma_utils.hpp, pin_before_wgmma_wait).
@@ -37,10 +37,11 @@ def main() -> int:
     sass = subprocess.run(["cuobjdump", "-sass", sys.argv[1]], check=True, capture_output=True, text=True).stdout
     ok = True
     hgmma = len(re.findall(r"\bHGMMA\b", sass))
+    qgmma = len(re.findall(r"\bQGMMA\b", sass))
     hmma = len(re.findall(r"\bHMMA\b", sass))
     local = len(re.findall(r"\b(LDL|STL)\b", sass))
-    print(f"SASS: {hgmma} HGMMA, {hmma} HMMA, {local} local-memory instructions")
-    ok &= hgmma > 0 and hmma == 0 and local == 0
+    print(f"SASS: {hgmma} HGMMA, {qgmma} QGMMA, {hmma} HMMA, {local} local-memory instructions")
+    ok &= hgmma + qgmma > 0 and hmma == 0 and local == 0
     overlapped = 0
     for name, ins in kernels(sass):
         counts = softmax_under_pv(ins)

@@ -36,8 +36,9 @@ def test_same_device_required():
 @pytest.mark.parametrize("scale,exc,message", [
     ("0.1", TypeError, "softmax_scale must be a float or None, got str"),
     (True, TypeError, "softmax_scale must be a float or None, got bool"),
-    (float("nan"), ValueError, "softmax_scale must be finite, got nan"),
-    (float("inf"), ValueError, "softmax_scale must be finite, got inf"),
+    (float("nan"), ValueError, "softmax_scale must be finite and >= 0, got nan"),
+    (float("inf"), ValueError, "softmax_scale must be finite and >= 0, got inf"),
+    (-0.5, ValueError, "softmax_scale must be finite and >= 0, got -0.5"),
 ])
 def test_softmax_scale_rejected(scale, exc, message):
     with pytest.raises(exc) as info:

@@ -2,4 +2,4 @@
 // so the build compiles them in parallel.
 #include "flash_fwd_launch.hpp"
 
-FA3_INSTANTIATE_FWD(kBFloat16, 256)
+FA3_INSTANTIATE_FWD(kBFloat16, kBFloat16, 256)

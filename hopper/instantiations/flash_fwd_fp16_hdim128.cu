@@ -2,4 +2,4 @@
 // so the build compiles them in parallel.
 #include "flash_fwd_launch.hpp"
 
-FA3_INSTANTIATE_FWD(kFloat16, 128)
+FA3_INSTANTIATE_FWD(kFloat16, kFloat16, 128)

@@ -93,8 +93,9 @@ def check_softmax_scale(softmax_scale: object, headdim: int) -> float:
         return headdim ** -0.5
     if isinstance(softmax_scale, bool) or not isinstance(softmax_scale, (int, float)):
         raise TypeError(f"softmax_scale must be a float or None, got {type(softmax_scale).__name__}")
-    if not math.isfinite(softmax_scale):
-        raise ValueError(f"softmax_scale must be finite, got {softmax_scale}")
+    if not math.isfinite(softmax_scale) or softmax_scale < 0:
+        # The kernels take row maxima of raw scores: a negative scale would turn them into minima.
+        raise ValueError(f"softmax_scale must be finite and >= 0, got {softmax_scale}")
     return float(softmax_scale)
 
 

@@ -61,6 +61,19 @@ def _fa3(q, k, v, causal) -> Tuple[Runner, ContextManager]:
     return (lambda: flash_attn_func(q, k, v, causal=causal)), contextlib.nullcontext()
 
 
+def _fa3_fp8(q, k, v, causal) -> Tuple[Runner, ContextManager]:
+    """The FP8 kernel alone, on inputs quantized beforehand (block scales + Hadamard)."""
+    from .fp8 import flash_attn_fp8, quantize_fp8
+    qkv = quantize_fp8(q, k, v)
+    return (lambda: flash_attn_fp8(qkv, causal=causal)), contextlib.nullcontext()
+
+
+def _fa3_fp8_end_to_end(q, k, v, causal) -> Tuple[Runner, ContextManager]:
+    """FP8 attention on bf16 inputs: the quantization kernel's three passes and the FP8 kernel."""
+    from .fp8 import fp8_attention
+    return (lambda: fp8_attention(q, k, v, causal=causal)), contextlib.nullcontext()
+
+
 # Forward variants for the ablation: (FwdSchedule of hopper/flash_params.h, stream_k). "fa3" is the
 # default, which at head dim 128 (non-causal) is fa3-pingpong+overlap (fwd_default_schedule,
 # hopper/tile_size.h) with the last wave balanced (hopper/stream_k_plan.h).
@@ -92,8 +105,8 @@ def _flash_attn_3(q, k, v, causal) -> Tuple[Runner, ContextManager]:
 
 
 def available_impls() -> Dict[str, Callable]:
-    impls: Dict[str, Callable] = {"fa3": _fa3, "sdpa-cudnn": _sdpa("CUDNN_ATTENTION"),
-                                  "sdpa-flash": _sdpa("FLASH_ATTENTION")}
+    impls: Dict[str, Callable] = {"fa3": _fa3, "fa3-fp8": _fa3_fp8, "fa3-fp8-e2e": _fa3_fp8_end_to_end,
+                                  "sdpa-cudnn": _sdpa("CUDNN_ATTENTION"), "sdpa-flash": _sdpa("FLASH_ATTENTION")}
     try:
         import flash_attn_interface  # noqa: F401
         impls["flash-attn-3"] = _flash_attn_3

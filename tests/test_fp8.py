@@ -1,0 +1,150 @@
+"""FP8 attention (quantization kernel + FP8 forward kernel) on a Hopper GPU.
+
+The yardstick is the emulated algorithm (fa3.quant.fp8_attention_emulated with the kernel's
+tiles): same quantization, same online softmax, same P rounding, so the kernel's error vs FP64
+may exceed the emulation's only by summation order and exp2 rounding (a P that lands on an e4m3
+rounding tie can go either way). Rule: RMSE(kernel - FP64) <= 1.25 RMSE(emulated - FP64), and
+the kernel is closer to the emulation than the emulation is to FP64.
+"""
+import pytest
+import torch
+
+import fa3
+from fa3.quant import fp8_attention_emulated, from_v_layout
+from fa3.reference import attention_ref
+
+pytestmark = pytest.mark.gpu
+
+HDIMS = [64, 128, 256]
+
+
+def rmse(a, b):
+    return (a.double() - b.double()).pow(2).mean().sqrt().item()
+
+
+def outlier_inputs(b, sq, sk, h, hkv, d, dtype=torch.bfloat16, seed=0):
+    """N(0,1) + N(0,100)*Bernoulli(0.001) (the FA3 paper's FP8 experiment), fresh per call."""
+    g = torch.Generator(device="cuda").manual_seed(seed)
+
+    def make(*shape):
+        x = torch.randn(*shape, device="cuda", generator=g)
+        spikes = torch.rand(*shape, device="cuda", generator=g) < 1e-3
+        return (x + 10 * torch.randn(*shape, device="cuda", generator=g) * spikes).to(dtype)
+    return make(b, sq, h, d), make(b, sk, hkv, d), make(b, sk, hkv, d)
+
+
+def check_against_emulation(q, k, v, causal, block_quant=True, hadamard=True, out_dtype=None):
+    block_m, block_n = fa3.fp8_block_sizes(q.shape[-1])
+    out, lse = fa3.fp8_attention(q, k, v, causal=causal, block_quant=block_quant, hadamard=hadamard,
+                                 return_lse=True, out_dtype=out_dtype)
+    assert out.dtype == (out_dtype or q.dtype) and out.shape == q.shape
+    emu, emu_lse = fp8_attention_emulated(q, k, v, causal=causal, block_quant=block_quant, hadamard=hadamard,
+                                          block_m=block_m, block_n=block_n, out_dtype=torch.float32,
+                                          return_lse=True)
+    ref = attention_ref(q, k, v, causal=causal)
+    assert not torch.isnan(out).any()
+    err, emu_err = rmse(out, ref), rmse(emu, ref)
+    assert err <= 1.25 * emu_err + 1e-4, f"kernel RMSE {err:.3e} vs emulated {emu_err:.3e}"
+    assert rmse(out, emu) <= emu_err, f"kernel - emulated {rmse(out, emu):.3e} vs emulated error {emu_err:.3e}"
+    finite = torch.isfinite(emu_lse)
+    assert torch.equal(torch.isfinite(lse), finite)
+    torch.testing.assert_close(lse[finite], emu_lse[finite], rtol=0, atol=2e-3)
+    return out
+
+
+@pytest.mark.parametrize("hdim", HDIMS)
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("seqlen_q,seqlen_k", [(1, 1), (17, 17), (300, 300), (113, 1000), (1000, 113),
+                                                (161, 161), (225, 225), (129, 257)])  # just past each tile
+def test_matches_emulation(hdim, causal, seqlen_q, seqlen_k):
+    q, k, v = outlier_inputs(2, seqlen_q, seqlen_k, 4, 2, hdim, seed=seqlen_q * 7 + seqlen_k)
+    check_against_emulation(q, k, v, causal)
+
+
+@pytest.mark.parametrize("hdim", HDIMS)
+@pytest.mark.parametrize("block_quant,hadamard", [(False, False), (True, False), (False, True)])
+def test_each_technique_alone(hdim, block_quant, hadamard):
+    q, k, v = outlier_inputs(1, 700, 700, 2, 2, hdim, seed=hdim)
+    check_against_emulation(q, k, v, False, block_quant=block_quant, hadamard=hadamard)
+
+
+@pytest.mark.parametrize("out_dtype", [torch.float16, torch.bfloat16])
+def test_fp16_inputs_and_out_dtypes(out_dtype):
+    q, k, v = outlier_inputs(1, 513, 513, 2, 1, 128, dtype=torch.float16, seed=5)
+    check_against_emulation(q, k, v, True, out_dtype=out_dtype)
+
+
+@pytest.mark.parametrize("hdim", HDIMS)
+def test_many_tiles_and_long_rows(hdim):
+    """More query tiles than SMs (the persistent kernel's loop) and many key tiles per row."""
+    q, k, v = outlier_inputs(2, 2049, 2049, 40, 8, hdim, seed=11)
+    check_against_emulation(q, k, v, False)
+
+
+@pytest.mark.parametrize("hdim", HDIMS)
+def test_max_in_the_last_visited_key_tile(hdim):
+    """Key tiles are visited last to first: a row's max that arrives in the last visited tile
+    (keys 0..) rescales every P already taken in. With the +8 shift on P a stale max would
+    saturate e4m3."""
+    q, k, v = outlier_inputs(1, 256, 1024, 2, 2, hdim, seed=3)
+    k[:, 0] = q[:, :1].expand(1, 1, 2, hdim) * 4  # key 0 dominates every row
+    check_against_emulation(q, k, v, False)
+
+
+def test_zero_v_block_keeps_o_finite():
+    """An all-zero V block has the floor descale (FLT_MIN): it must not rescale O by 1/FLT_MIN."""
+    hdim = 128
+    _, block_n = fa3.fp8_block_sizes(hdim)
+    q, k, v = outlier_inputs(1, 300, 4 * block_n, 2, 2, hdim, seed=9)
+    v[:, block_n:2 * block_n] = 0
+    v[:, 3 * block_n:] *= 1e-3  # and blocks whose scales differ by 1000x
+    check_against_emulation(q, k, v, False)
+
+
+def test_nan_propagates():
+    hdim = 64
+    _, block_n = fa3.fp8_block_sizes(hdim)
+    q, k, v = outlier_inputs(1, 100, 3 * block_n, 2, 2, hdim, seed=4)
+    v[0, block_n + 5, 1, 7] = float("nan")
+    out = fa3.fp8_attention(q, k, v)
+    assert torch.isnan(out[:, :, 1]).all(), "every row of head 1 sees the poisoned V block"
+    assert not torch.isnan(out[:, :, 0]).any()
+
+
+def test_flash_layout_inputs_and_descale_shapes_agree_bitwise():
+    """flash_attn_func on e4m3 tensors (V in the flash layout) runs the same kernel as
+    quantize_fp8's layout; per-head descales equal per-block ones repeated."""
+    q, k, v = outlier_inputs(2, 333, 333, 4, 2, 128, seed=21)
+    qkv = fa3.quantize_fp8(q, k, v, block_quant=False)
+    direct = fa3.flash_attn_fp8(qkv, causal=True)
+    v8 = from_v_layout(qkv.v_t, k.shape[1])
+    via_func = fa3.flash_attn_func(qkv.q, qkv.k, v8, causal=True, q_descale=qkv.q_descale,
+                                   k_descale=qkv.k_descale, v_descale=qkv.v_descale)
+    assert torch.equal(direct, via_func)
+    per_head = [d.reshape(1, 1).expand(2, n).contiguous() for d, n in
+                ((qkv.q_descale, 4), (qkv.k_descale, 2), (qkv.v_descale, 2))]
+    block_m, block_n = fa3.fp8_block_sizes(128)
+    per_block = [d.reshape(1, 1, 1).expand(2, n, -(-s // blk)).contiguous() for d, n, s, blk in
+                 ((qkv.q_descale, 4, 333, block_m), (qkv.k_descale, 2, 333, block_n), (qkv.v_descale, 2, 333, block_n))]
+    for descales in (per_head, per_block):
+        out = fa3.flash_attn_fp8(qkv._replace(q_descale=descales[0], k_descale=descales[1], v_descale=descales[2]),
+                                 causal=True)
+        assert torch.equal(out, direct)
+
+
+def test_descale_shape_error_names_the_tile():
+    q, k, v = outlier_inputs(1, 300, 300, 2, 2, 128, seed=1)
+    qkv = fa3.quantize_fp8(q, k, v)
+    block_m, block_n = fa3.fp8_block_sizes(128)
+    with pytest.raises(ValueError) as info:
+        fa3.flash_attn_fp8(qkv._replace(k_descale=torch.ones(1, 2, 7, device="cuda")))
+    nblocks = -(-300 // block_n)
+    assert str(info.value) == (f"k_descale must have shape () or (1,) (per tensor), (1, 2) (per head) or "
+                               f"(1, 2, {nblocks}) (one per {block_n} keys, the FP8 kernel's tile), got (1, 2, 7)")
+
+
+def test_compiles_without_graph_breaks():
+    q, k, v = outlier_inputs(1, 256, 256, 2, 2, 64, seed=2)
+    eager = fa3.fp8_attention(q, k, v, causal=True)
+    compiled = torch.compile(lambda q, k, v: fa3.fp8_attention(q, k, v, causal=True), fullgraph=True)
+    assert torch.equal(compiled(q, k, v), eager)
