@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The FP8 device cycle, one command (issue 5 work in progress): build fa3 with all cores, check
+# the SASS, run every test (the FP8 and quantization-kernel GPU tests included), and time the
+# FP8 kernel alone and end to end against fa3 bf16 and cuDNN bf16 (16k tokens, hidden 2048).
+# Logs and JSON to $OUT (the device tool's output folder) or ./.fa3_out.
+#   run(command="FA3_COMMIT=<short sha> bash scripts/fp8_cycle.sh", carry=[".whl"])
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/.fa3_out}"
+mkdir -p "$OUT"
+exec > >(tee "$OUT/cycle.log") 2>&1
+status=0
+step() { echo; echo "=== $* ==="; }
+# shellcheck source=scripts/device_env.sh
+source scripts/device_env.sh || exit 1
+
+step "build (pip install, 16 jobs)"
+start=$(date +%s)
+fa3_build -C cmake.define.FA3_PTXAS_VERBOSE=ON > "$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
+echo "build took $(( $(date +%s) - start )) s"
+grep -E "C75|spill" "$OUT/build.log" | grep -v " 0 bytes spill" | sort -u | head
+python3 scripts/check_sass.py "$(fa3_so)" || status=1
+
+step "FP8 and quantization-kernel tests"
+python3 -m pytest -q -ra --tb=short tests/test_quantize_kernel.py tests/test_fp8.py > "$OUT/pytest_fp8.log" 2>&1 || status=1
+grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/pytest_fp8.log" | head -40
+
+step "all tests"
+python3 -m pytest -q -ra --tb=line > "$OUT/pytest.log" 2>&1 || status=1
+tail -n 8 "$OUT/pytest.log"
+
+if [ "${FA3_BENCH:-1}" != 0 ]; then
+  step "benchmark (FP8 kernel alone and end to end vs bf16)"
+  python3 -m fa3.bench --no-progress --impl fa3-fp8 fa3-fp8-e2e fa3 sdpa-cudnn --hdim 64 128 256 \
+    --seqlen ${FA3_SEQLENS:-2048 16384} --causal ${FA3_CAUSAL:-both} --json "$OUT/bench_fp8.json" || status=1
+fi
+step "summary"
+echo "fp8_cycle exit status: $status"
+exit $status
