@@ -1,5 +1,6 @@
 """Small forward-kernel calls for compute-sanitizer (memcheck, racecheck): every head dim and
-dtype, causal or not, tails on both sequences, GQA, strided inputs. Checks values too.
+dtype, causal or not, tails on both sequences, GQA, strided inputs; the FP8 path (quantization
+kernel and FP8 forward) on a few of them. Checks values too.
 
     compute-sanitizer --tool memcheck python3 scripts/sanitizer_cases.py
 """
@@ -36,8 +37,17 @@ def main() -> None:
         out, _ = torch.ops.fa3.fwd(q, k, v, 128 ** -0.5, False, schedule)
         err = (out.double() - ref).abs().max().item()
         assert err < 2e-2, f"schedule {schedule}: max error {err}"
+    # FP8: quantization (Hadamard, V^T layout) and the FP8 kernels, against FP64 loosely (e4m3).
+    fp8_cases = [CASES[i] for i in (1, 2, 4, 5, 6)]
+    for b, sq, sk, h, hkv, d, causal in fp8_cases:
+        q = torch.randn(b, sq, h, d, device="cuda", dtype=torch.bfloat16)
+        k, v = (torch.randn(b, sk, hkv, d, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+        out = fa3.fp8_attention(q, k, v, causal=causal)
+        ref = attention_ref(q, k, v, causal=causal)
+        err = (out.double() - ref).pow(2).mean().sqrt().item()
+        assert err < 5e-2, f"FP8 case {(b, sq, sk, h, hkv, d, causal)}: RMSE {err}"
     torch.cuda.synchronize()
-    print(f"sanitizer cases OK: {len(CASES) * 2 + 3} forward calls")
+    print(f"sanitizer cases OK: {len(CASES) * 2 + 3} forward calls, {len(fp8_cases)} FP8 calls")
 
 
 if __name__ == "__main__":

@@ -41,14 +41,18 @@ def check_against_emulation(q, k, v, causal, block_quant=True, hadamard=True, ou
     emu, emu_lse = fp8_attention_emulated(q, k, v, causal=causal, block_quant=block_quant, hadamard=hadamard,
                                           block_m=block_m, block_n=block_n, out_dtype=torch.float32,
                                           return_lse=True)
-    ref = attention_ref(q, k, v, causal=causal)
+    ref, ref_lse = attention_ref(q, k, v, causal=causal, return_lse=True)
     assert not torch.isnan(out).any()
     err, emu_err = rmse(out, ref), rmse(emu, ref)
     assert err <= 1.25 * emu_err + 1e-4, f"kernel RMSE {err:.3e} vs emulated {emu_err:.3e}"
     assert rmse(out, emu) <= emu_err, f"kernel - emulated {rmse(out, emu):.3e} vs emulated error {emu_err:.3e}"
-    finite = torch.isfinite(emu_lse)
-    assert torch.equal(torch.isfinite(lse), finite)
-    torch.testing.assert_close(lse[finite], emu_lse[finite], rtol=0, atol=2e-3)
+    finite = torch.isfinite(ref_lse)
+    assert torch.equal(torch.isfinite(lse), finite) and torch.equal(torch.isfinite(emu_lse), finite)
+    # The tensor cores accumulate e4m3 products with fewer bits than fp32 (about 14 on Hopper, by
+    # the DeepSeek-V3 report): scores, and with them the LSE, carry more error than the
+    # emulation's fp32 sums, so the LSE is held to 1.25x the emulation's error vs FP64, as O is.
+    lse_err, emu_lse_err = rmse(lse[finite], ref_lse[finite]), rmse(emu_lse[finite], ref_lse[finite])
+    assert lse_err <= 1.25 * emu_lse_err + 1e-3, f"LSE RMSE {lse_err:.3e} vs emulated {emu_lse_err:.3e}"
     return out
 
 

@@ -22,10 +22,11 @@ tensor, shape ().
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import torch
 
+from ._ext import _C as _ext_module
 from ._ext import extension, require_hopper
 from ._validation import check_bool, check_qkv, check_softmax_scale, check_tensor, dtypes_text
 from .flash_attn import HEAD_DIMS, check_alignment, check_layout, strides
@@ -40,13 +41,25 @@ OUT_DTYPES = (torch.bfloat16, torch.float16)
 _DTYPE_CODES = {torch.float16: 0, torch.bfloat16: 1}  # fa3::Dtype in hopper/flash_params.h
 
 
+def _fp8_tiles() -> Dict[int, Tuple[int, int]]:
+    """The FP8 kernel's (block_m, block_n) per head dim, read from the extension once (a plain
+    dict afterwards, which torch.compile traces; a pybind11 call it cannot)."""
+    if _ext_module is None:
+        return {}
+    return {d: tuple(_ext_module.fwd_tile_size(d, True)[:2]) for d in HEAD_DIMS}
+
+
+_FP8_TILES = _fp8_tiles()
+
+
 def fp8_block_sizes(headdim: int) -> Tuple[int, int]:
     """(block_m, block_n) of the FP8 kernel for ``headdim``: its query and key tiles, which are
     also the quantization blocks of Q and of K and V."""
     if headdim not in HEAD_DIMS:
         raise ValueError(f"head dim {headdim} is not supported; allowed: {', '.join(map(str, HEAD_DIMS))}")
-    block_m, block_n, _ = extension().fwd_tile_size(headdim, True)
-    return block_m, block_n
+    if not _FP8_TILES:
+        extension()  # raises, saying why the extension is missing
+    return _FP8_TILES[headdim]
 
 
 class Fp8QKV(NamedTuple):

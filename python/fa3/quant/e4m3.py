@@ -92,7 +92,9 @@ def quantize_e4m3(x: torch.Tensor, block_size: Optional[int] = None) -> Fp8Tenso
     """
     check_tensor(x, "x", INPUT_DTYPES, ndim=4)
     block_size = _check_block_size(block_size)
-    scale = block_amax(x, block_size) / E4M3_MAX
+    amax = block_amax(x, block_size)
+    # Divided by a tensor: IEEE division on every device (CUDA multiplies by 1/448 for a scalar).
+    scale = amax / torch.full_like(amax, E4M3_MAX)
     flushed = scale < _SCALE_FLOOR  # False for NaN: a poisoned block stays poisoned
     scale = torch.where(flushed, torch.full_like(scale, _SCALE_FLOOR), scale)
     data = x.to(torch.float32) / expand_block_scale(scale, x.shape[1], block_size)

@@ -15,7 +15,7 @@ import torch
 
 from .._ext import require_hopper
 from .._validation import check_bool, check_positive_int, check_tensor
-from .hadamard import _check_seed, random_signs
+from .hadamard import _check_seed, rotation_multipliers
 from .layout import KEY_GROUP, padded_seqlen
 
 KERNEL_DTYPES = (torch.float16, torch.bfloat16)
@@ -32,9 +32,9 @@ def _output_shapes(x: torch.Tensor, block_size: int, v_layout: bool):
 
 @functools.lru_cache(maxsize=None)
 def _rotation_signs(headdim: int, seed: int, device: torch.device) -> torch.Tensor:
-    """The very tensor hadamard_rotate multiplies by (random signs / sqrt(d)), made on `device`
-    as there; cached, since drawing it costs a CPU generator and a copy."""
-    return random_signs(headdim, seed, device) / headdim ** 0.5
+    """The very vector hadamard_rotate multiplies by; cached, since drawing it costs a CPU
+    generator and a copy."""
+    return rotation_multipliers(headdim, seed, device)
 
 
 @torch.library.custom_op("fa3::quantize_fp8_blocks", mutates_args=(), device_types="cuda")

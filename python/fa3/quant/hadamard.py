@@ -10,6 +10,7 @@ O(d log d) per row and no d x d matrix.
 """
 from __future__ import annotations
 
+import math
 from typing import Union
 
 import torch
@@ -55,13 +56,22 @@ def _work_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
+def rotation_multipliers(dim: int, seed: int, device: Union[str, torch.device] = "cpu",
+                         dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """diag(s) / sqrt(d) as a vector: the random signs times 1/sqrt(d) rounded once to `dtype`.
+    Sign flips of one rounded constant, so the values are the same on every device (a tensor
+    divided by a Python float is not: CUDA multiplies by a reciprocal). The fused quantization
+    kernel takes this very vector."""
+    inv_sqrt = torch.tensor(1.0 / math.sqrt(dim), dtype=dtype)
+    return (random_signs(dim, seed).to(dtype) * inv_sqrt).to(device)
+
+
 def hadamard_rotate(x: torch.Tensor, seed: int) -> torch.Tensor:
     """x @ M along the last (head) dim, in float32 (float64 for float64 input)."""
     check_tensor(x, "x", _FLOAT_DTYPES)
     d = x.shape[-1]
     check_power_of_two(d, "the last dim of x (head dim)")
-    signs = random_signs(d, seed, x.device).to(_work_dtype(x))
-    return fwht(x.to(_work_dtype(x))) * (signs / d ** 0.5)
+    return fwht(x.to(_work_dtype(x))) * rotation_multipliers(d, seed, x.device, _work_dtype(x))
 
 
 def hadamard_unrotate(y: torch.Tensor, seed: int) -> torch.Tensor:
@@ -69,5 +79,4 @@ def hadamard_unrotate(y: torch.Tensor, seed: int) -> torch.Tensor:
     check_tensor(y, "y", _FLOAT_DTYPES)
     d = y.shape[-1]
     check_power_of_two(d, "the last dim of y (head dim)")
-    signs = random_signs(d, seed, y.device).to(_work_dtype(y))
-    return fwht(y.to(_work_dtype(y)) * signs) / d ** 0.5
+    return fwht(y.to(_work_dtype(y)) * rotation_multipliers(d, seed, y.device, _work_dtype(y)))
