@@ -47,7 +47,7 @@ tail -n 15 "$OUT/pytest.log"
 
 step "compute-sanitizer"
 for tool in memcheck racecheck; do
-  for prog in "-m fa3 --smoke" "scripts/sanitizer_cases.py"; do
+  for prog in "-m fa3 --smoke" "scripts/sanitizer_cases.py" "scripts/sanitizer_cases.py --fp8"; do
     # A time limit, so that a hang (a CTA waiting for another) fails this step, not the device call.
     timeout 240 compute-sanitizer --tool "$tool" --error-exitcode 9 python3 $prog > /tmp/san.log 2>&1
     rc=$?
