@@ -49,3 +49,11 @@ def test_flash_attn_fp8_wants_an_fp8qkv():
         fa3.flash_attn_fp8((1, 2, 3))
     assert str(info.value) == "qkv must be an fa3.Fp8QKV (from fa3.quantize_fp8), got tuple"
 
+
+
+def test_fp8_tile_table_matches_the_extension():
+    from fa3._ext import _C
+    if _C is None:
+        pytest.skip("fa3 extension not built")
+    for hdim, tile in fa3.fp8.FP8_TILES.items():
+        assert tuple(_C.fwd_tile_size(hdim, True)[:2]) == tile

@@ -7,8 +7,9 @@ same inputs. Inputs are drawn in float64 and rounded once to ``dtype`` (the 16-b
 user would call with); every method and the reference see those rounded values.
 
 Methods: standard (unfused) attention in fp16, bf16 and FP8 per-tensor; the FP8 algorithm of
-fa3's kernel, emulated, with per-tensor scales, block quantization, incoherent processing,
-and both; and rows for fa3's GPU kernels when the extension and a Hopper GPU are present.
+fa3's kernel, emulated (with the FP8 kernel's tiles as quantization blocks), with per-tensor
+scales, block quantization, incoherent processing, and both; and rows for fa3's GPU kernels (fp16,
+bf16, and the same four FP8 variants) when the extension and a Hopper GPU are present.
 
     python -m fa3.accuracy                                   # one configuration, a table
     python -m fa3.accuracy --seqlen 1024 4096 --hdim 64 128 256 --json out.json --plot out.png
@@ -27,6 +28,7 @@ import torch
 
 from ._provenance import device_name, git_commit, today
 from ._validation import check_bool, check_positive_int, check_power_of_two
+from .fp8 import FP8_TILES
 from .quant import fp8_attention_emulated
 from .reference import attention_ref, standard_attention
 
@@ -106,14 +108,27 @@ def _standard(dtype: torch.dtype) -> Callable:
 
 
 def _emulated(block_quant: bool, hadamard: bool) -> Callable:
-    return lambda q, k, v, causal: fp8_attention_emulated(q, k, v, causal=causal, block_quant=block_quant,
-                                                          hadamard=hadamard)
+    """fa3's FP8 algorithm in PyTorch, with the FP8 kernel's tiles as quantization blocks (so the
+    kernel rows below compute the same thing, up to summation order)."""
+    def run(q, k, v, causal):
+        block_m, block_n = FP8_TILES.get(q.shape[-1], (128, 128))
+        return fp8_attention_emulated(q, k, v, causal=causal, block_quant=block_quant, hadamard=hadamard,
+                                      block_m=block_m, block_n=block_n)
+    return run
 
 
 def _kernel(dtype: torch.dtype) -> Callable:
     def run(q, k, v, causal):
         from .flash_attn import flash_attn_func
         return flash_attn_func(q.to(dtype), k.to(dtype), v.to(dtype), causal=causal)
+    return run
+
+
+def _fp8_kernel(block_quant: bool, hadamard: bool) -> Callable:
+    def run(q, k, v, causal):
+        from .fp8 import fp8_attention
+        return fp8_attention(q, k, v, causal=causal, block_quant=block_quant, hadamard=hadamard,
+                             out_dtype=torch.bfloat16)  # as the emulated rows
     return run
 
 
@@ -129,6 +144,10 @@ METHODS: List[Method] = [
     Method("fp8 block quant + hadamard (emulated)", "emulated", _emulated(True, True)),
     Method("fa3 fp16 kernel", "kernel", _kernel(torch.float16), needs_hopper=True),
     Method("fa3 bf16 kernel", "kernel", _kernel(torch.bfloat16), needs_hopper=True),
+    Method("fa3 fp8 per-tensor kernel", "kernel", _fp8_kernel(False, False), needs_hopper=True),
+    Method("fa3 fp8 block quant kernel", "kernel", _fp8_kernel(True, False), needs_hopper=True),
+    Method("fa3 fp8 hadamard kernel", "kernel", _fp8_kernel(False, True), needs_hopper=True),
+    Method("fa3 fp8 block quant + hadamard kernel", "kernel", _fp8_kernel(True, True), needs_hopper=True),
 ]
 
 

@@ -26,8 +26,7 @@ from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import torch
 
-from ._ext import _C as _ext_module
-from ._ext import extension, require_hopper
+from ._ext import require_hopper
 from ._validation import check_bool, check_qkv, check_softmax_scale, check_tensor, dtypes_text
 from .flash_attn import HEAD_DIMS, check_alignment, check_layout, strides
 from .quant.e4m3 import quantize_e4m3
@@ -41,25 +40,18 @@ OUT_DTYPES = (torch.bfloat16, torch.float16)
 _DTYPE_CODES = {torch.float16: 0, torch.bfloat16: 1}  # fa3::Dtype in hopper/flash_params.h
 
 
-def _fp8_tiles() -> Dict[int, Tuple[int, int]]:
-    """The FP8 kernel's (block_m, block_n) per head dim, read from the extension once (a plain
-    dict afterwards, which torch.compile traces; a pybind11 call it cannot)."""
-    if _ext_module is None:
-        return {}
-    return {d: tuple(_ext_module.fwd_tile_size(d, True)[:2]) for d in HEAD_DIMS}
-
-
-_FP8_TILES = _fp8_tiles()
+# The FP8 kernel's (block_m, block_n) per head dim (fwd_tile_size in hopper/tile_size.h; a test
+# checks that the extension agrees). A plain dict: the emulation and the accuracy report use it
+# without the extension, and torch.compile traces it (a pybind11 call it cannot).
+FP8_TILES: Dict[int, Tuple[int, int]] = {64: (192, 160), 128: (128, 224), 256: (128, 128)}
 
 
 def fp8_block_sizes(headdim: int) -> Tuple[int, int]:
     """(block_m, block_n) of the FP8 kernel for ``headdim``: its query and key tiles, which are
     also the quantization blocks of Q and of K and V."""
-    if headdim not in HEAD_DIMS:
-        raise ValueError(f"head dim {headdim} is not supported; allowed: {', '.join(map(str, HEAD_DIMS))}")
-    if not _FP8_TILES:
-        extension()  # raises, saying why the extension is missing
-    return _FP8_TILES[headdim]
+    if headdim not in FP8_TILES:
+        raise ValueError(f"head dim {headdim} is not supported; allowed: {', '.join(map(str, FP8_TILES))}")
+    return FP8_TILES[headdim]
 
 
 class Fp8QKV(NamedTuple):
