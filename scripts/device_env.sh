@@ -19,3 +19,32 @@ fa3_build() {
 fa3_so() {
   python3 -c "import importlib.util as u; print(u.find_spec('fa3._C').origin)"
 }
+
+# The device cycles (gpu_cycle.sh, fp8_cycle.sh): everything printed also goes to $OUT/cycle.log
+# ($OUT: the device tool's output folder, or ./.fa3_out); `step` prints a section header.
+cycle_log() {
+  OUT="${OUT:-$PWD/.fa3_out}"
+  mkdir -p "$OUT"
+  exec > >(tee "$OUT/cycle.log") 2>&1
+}
+step() { echo; echo "=== $* ==="; }
+
+# Build with ptxas -v into $OUT/build.log and check what it says: libstdc++ linked dynamically,
+# no spills, no serialized WGMMA (C7510) or ignored setmaxnreg (C7508), the SASS checks.
+# Exits the cycle if the build fails; returns 1 if a check fails.
+build_checked() {
+  local start rc=0 so
+  start=$(date +%s)
+  fa3_build -C cmake.define.FA3_PTXAS_VERBOSE=ON > "$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
+  echo "build took $(( $(date +%s) - start )) s"
+  so=$(fa3_so)
+  ldd "$so" | grep -q libstdc++ || { echo "fa3._C has libstdc++ linked statically: C++ exceptions would crash; use the system g++"; exit 1; }
+  echo "ptxas: $(grep -c 'Compiling entry' "$OUT/build.log") kernels; registers: $(grep -o 'Used [0-9]* registers' "$OUT/build.log" | sort | uniq -c | tr '\n' ';')"
+  if grep -qE "C7510|C7508" "$OUT/build.log" || grep -E "spill (stores|loads)" "$OUT/build.log" | grep -vq " 0 bytes spill stores, 0 bytes spill loads"; then
+    echo "ptxas: WARNING (serialized wgmma, ignored setmaxnreg or spills):"; grep -E "C75|spill" "$OUT/build.log" | grep -v " 0 bytes spill" | sort -u | head; rc=1
+  else
+    echo "ptxas: no spills, no C7510/C7508 warnings"
+  fi
+  python3 scripts/check_sass.py "$so" || rc=1
+  return $rc
+}

@@ -6,20 +6,13 @@
 #   run(command="FA3_COMMIT=<short sha> bash scripts/fp8_cycle.sh", carry=[".whl"])
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT="${OUT:-$PWD/.fa3_out}"
-mkdir -p "$OUT"
-exec > >(tee "$OUT/cycle.log") 2>&1
-status=0
-step() { echo; echo "=== $* ==="; }
 # shellcheck source=scripts/device_env.sh
 source scripts/device_env.sh || exit 1
+cycle_log
+status=0
 
 step "build (pip install, 16 jobs)"
-start=$(date +%s)
-fa3_build -C cmake.define.FA3_PTXAS_VERBOSE=ON > "$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
-echo "build took $(( $(date +%s) - start )) s"
-grep -E "C75|spill" "$OUT/build.log" | grep -v " 0 bytes spill" | sort -u | head
-python3 scripts/check_sass.py "$(fa3_so)" || status=1
+build_checked || status=1
 
 step "FP8 and quantization-kernel tests"
 python3 -m pytest -q -ra --tb=short tests/test_quantize_kernel.py tests/test_fp8.py > "$OUT/pytest_fp8.log" 2>&1 || status=1

@@ -8,35 +8,21 @@
 # With the device tool, from the repo root (no internet there: the CUTLASS wheel travels in .whl/):
 #   run(command="FA3_COMMIT=<short sha> bash scripts/gpu_cycle.sh", carry=[".whl"])
 # (the sha written out: the device's copy of .git may answer `git rev-parse` with a stale HEAD).
-# About 7 minutes: build 100 s, tests 40 s, sanitizer 2-3 min, accuracy, sweep and ablation.
+# About 9 minutes (close to the device tool's 10-minute limit per call): build 100 s, tests 45 s,
+# sanitizer 3-4 min (fp16/bf16 and FP8 cases), accuracy, sweep and ablation.
 # FA3_BENCH=0 skips the benchmark.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT="${OUT:-$PWD/.fa3_out}"
-mkdir -p "$OUT"
-exec > >(tee "$OUT/cycle.log") 2>&1
-status=0
-step() { echo; echo "=== $* ==="; }
-
 # shellcheck source=scripts/device_env.sh
 source scripts/device_env.sh || exit 1
+cycle_log
+status=0
 
 step "GPU"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv
 
 step "build (pip install, 16 jobs)"
-start=$(date +%s)
-fa3_build -C cmake.define.FA3_PTXAS_VERBOSE=ON > "$OUT/build.log" 2>&1 || { tail -n 60 "$OUT/build.log"; exit 1; }
-echo "build took $(( $(date +%s) - start )) s"
-so=$(fa3_so)
-ldd "$so" | grep -q libstdc++ || { echo "fa3._C has libstdc++ linked statically: C++ exceptions would crash; use the system g++"; exit 1; }
-echo "ptxas: $(grep -c 'Compiling entry' "$OUT/build.log") kernels; registers: $(grep -o 'Used [0-9]* registers' "$OUT/build.log" | sort | uniq -c | tr '\n' ';')"
-if grep -qE "C7510|C7508" "$OUT/build.log" || grep -E "spill (stores|loads)" "$OUT/build.log" | grep -vq " 0 bytes spill stores, 0 bytes spill loads"; then
-  echo "ptxas: WARNING (serialized wgmma, ignored setmaxnreg or spills):"; grep -E "C75|spill" "$OUT/build.log" | grep -v " 0 bytes spill" | sort -u | head; status=1
-else
-  echo "ptxas: no spills, no C7510/C7508 warnings"
-fi
-python3 scripts/check_sass.py "$so" || status=1
+build_checked || status=1
 python3 -m fa3
 
 step "tests"
