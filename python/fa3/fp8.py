@@ -235,8 +235,7 @@ def fp8_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: boo
         block_quant, hadamard, seed: as ``quantize_fp8``.
         out_dtype: dtype of O, default q's (fp16 or bf16).
     """
-    check_qkv(q, k, v, INPUT_DTYPES)
-    qkv = quantize_fp8(q, k, v, block_quant=block_quant, hadamard=hadamard, seed=seed)
+    qkv = quantize_fp8(q, k, v, block_quant=block_quant, hadamard=hadamard, seed=seed)  # validates q, k, v
     return flash_attn_fp8(qkv, causal=causal, softmax_scale=softmax_scale, return_lse=return_lse,
                           out_dtype=q.dtype if out_dtype is None else out_dtype)
 
