@@ -24,7 +24,7 @@ tail -n 8 "$OUT/pytest.log"
 
 if [ "${FA3_BENCH:-1}" != 0 ]; then
   step "benchmark (FP8 kernel alone and end to end vs bf16)"
-  python3 -m fa3.bench --no-progress --impl fa3-fp8 fa3-fp8-e2e fa3 sdpa-cudnn --hdim 64 128 256 \
+  python3 -m fa3.bench --no-progress --fp8 --hdim 64 128 256 \
     --seqlen ${FA3_SEQLENS:-2048 16384} --causal ${FA3_CAUSAL:-both} --json "$OUT/bench_fp8.json" || status=1
 fi
 step "summary"

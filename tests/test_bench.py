@@ -108,3 +108,9 @@ def test_small_real_run(tmp_path, capsys):
     assert fa3_row["tflops"] == pytest.approx(attention_flops(16, 16, 1024, 1024, 128, True) / fa3_row["ms"] / 1e9)
     assert len(fa3_row["ms_rounds"]) == 3 and fa3_row["ms"] == sorted(fa3_row["ms_rounds"])[1]
     assert "fa3/best" in capsys.readouterr().out
+
+
+def test_fp8_and_ablation_are_separate_runs(capsys):
+    from fa3.bench import main
+    assert main(["--fp8", "--ablation"]) == 2
+    assert "error: --ablation and --fp8 are separate runs; give one" in capsys.readouterr().err

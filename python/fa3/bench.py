@@ -13,6 +13,7 @@ when causal).
     python -m fa3.bench --from-json results.json --plot results.png   # re-table / re-plot, no GPU
     python -m fa3.bench --compare a.json b.json   # fa3 / best peer of two runs side by side, no GPU
     python -m fa3.bench --ablation        # pingpong / intra-warpgroup overlap / stream-K on and off, hdim 128
+    python -m fa3.bench --fp8             # FP8: kernel alone and end to end, against fa3 bf16 and cuDNN bf16
 """
 from __future__ import annotations
 
@@ -117,6 +118,9 @@ def available_impls() -> Dict[str, Callable]:
 
 
 DEFAULT_IMPLS = ("fa3", "sdpa-cudnn", "sdpa-flash", "flash-attn-3")
+# --fp8: the FP8 kernel on inputs quantized beforehand, FP8 attention end to end (quantization
+# included), and the bf16 kernels of fa3 and cuDNN on the same bf16 inputs.
+FP8_IMPLS = ("fa3-fp8", "fa3-fp8-e2e", "fa3", "sdpa-cudnn")
 
 
 def paper_configs(hdims: Sequence[int], seqlens: Sequence[int], causals: Sequence[bool], total_tokens: int = 16384,
@@ -301,6 +305,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help="the FA3 paper's ablation: fa3 with and without pingpong and intra-warpgroup overlap, "
                         "and without the last-wave balancing (stream-K), bf16, head dim 128, non-causal, "
                         "against cuDNN")
+    p.add_argument("--fp8", action="store_true",
+                   help=f"FP8 rows: {', '.join(FP8_IMPLS)} (bf16 inputs; TFLOP/s counted as for bf16)")
     p.add_argument("--rounds", type=int, default=3,
                    help="interleaved rounds per configuration, ~100 ms per implementation each (default 3)")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
@@ -338,6 +344,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if any(s < 1 for s in args.seqlen):
         print(f"error: --seqlen values must be >= 1, got {min(args.seqlen)}", file=sys.stderr)
         return 2
+    if args.ablation and args.fp8:
+        print("error: --ablation and --fp8 are separate runs; give one", file=sys.stderr)
+        return 2
     if not torch.cuda.is_available():
         print("error: the benchmark needs a CUDA GPU (fa3's kernels need a Hopper GPU)", file=sys.stderr)
         return 2
@@ -345,6 +354,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.ablation:
         args.hdim, causals, args.dtype = [128], [False], "bf16"
         args.impl = [*ABLATION_VARIANTS, "sdpa-cudnn"]
+    if args.fp8:
+        args.dtype = "bf16"
+        args.impl = args.impl or list(FP8_IMPLS)
     try:
         records = run(paper_configs(args.hdim, args.seqlen, causals), args.dtype, args.impl,
                       progress=not args.no_progress, rounds=args.rounds)
