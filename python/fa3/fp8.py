@@ -28,7 +28,7 @@ import torch
 
 from ._ext import require_hopper
 from ._validation import check_bool, check_qkv, check_softmax_scale, check_tensor, dtypes_text
-from .flash_attn import HEAD_DIMS, check_alignment, check_layout, strides
+from .flash_attn import check_alignment, check_layout, strides
 from .quant.e4m3 import quantize_e4m3
 from .quant.fused import quantize_blocks_cuda
 from .quant.hadamard import hadamard_rotate
@@ -204,13 +204,11 @@ def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, block_qua
         instead of a finite wrong answer (as fa3.quant.quantize_e4m3).
     """
     shape = check_qkv(q, k, v, INPUT_DTYPES)
-    if shape.headdim not in HEAD_DIMS:
-        raise ValueError(f"head dim {shape.headdim} is not supported; allowed: {', '.join(map(str, HEAD_DIMS))}")
+    block_m, block_n = fp8_block_sizes(shape.headdim)  # also the check of the head dim
     check_bool(block_quant, "block_quant")
     check_bool(hadamard, "hadamard")
     if q.device.type != "cuda":
         raise ValueError(f"quantize_fp8 needs CUDA tensors on a Hopper GPU, got tensors on {q.device}")
-    block_m, block_n = fp8_block_sizes(shape.headdim)
     if block_quant:
         rotation_seed = seed if hadamard else None
         q8, q_ds = quantize_blocks_cuda(q, block_m, seed=rotation_seed)
