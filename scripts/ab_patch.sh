@@ -11,7 +11,11 @@
 # The patch file must be inside the tree (an untracked file travels to the device with it).
 #
 # Benchmark options after the patch are passed to python -m fa3.bench; FA3_ROUNDS (default 5)
-# sets its --rounds. Writes ab.log, build_{a,b}.log, pytest_b.log, bench_{a,b}.json to $OUT.
+# sets its --rounds, FA3_IMPLS (default "fa3 sdpa-cudnn") its --impl, FA3_TESTS (default
+# tests/test_fwd.py) the tests run on B; for an FP8 patch:
+#   FA3_IMPLS="fa3-fp8 sdpa-cudnn" FA3_COMPARE=fa3-fp8 FA3_TESTS=tests/test_fp8.py \
+#     bash scripts/ab_patch.sh ...
+# Writes ab.log, build_{a,b}.log, pytest_b.log, bench_{a,b}.json to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/.fa3_out}"
@@ -32,7 +36,8 @@ apply_patch() {  # check | apply | revert
 }
 apply_patch check || exit 1
 bench() {
-  python3 -m fa3.bench --impl fa3 sdpa-cudnn --rounds "${FA3_ROUNDS:-5}" --no-progress "$@"
+  # shellcheck disable=SC2086 # FA3_IMPLS is a list of words
+  python3 -m fa3.bench --impl ${FA3_IMPLS:-fa3 sdpa-cudnn} --rounds "${FA3_ROUNDS:-5}" --no-progress "$@"
 }
 
 echo "=== A: the tree as it is ==="
@@ -44,9 +49,10 @@ apply_patch apply || exit 1
 trap 'apply_patch revert' EXIT
 fa3_build > "$OUT/build_b.log" 2>&1 || { tail -n 40 "$OUT/build_b.log"; exit 1; }
 python3 scripts/check_sass.py "$(fa3_so)" || exit 1
-python3 -m pytest -q tests/test_fwd.py > "$OUT/pytest_b.log" 2>&1
+# shellcheck disable=SC2086
+python3 -m pytest -q ${FA3_TESTS:-tests/test_fwd.py} > "$OUT/pytest_b.log" 2>&1
 rc=$?
 tail -n 3 "$OUT/pytest_b.log"
 [ "$rc" -eq 0 ] || exit 1
 bench --json "$OUT/bench_b.json" "$@" || exit 1
-python3 -m fa3.bench --compare "$OUT/bench_a.json" "$OUT/bench_b.json"
+python3 -m fa3.bench --compare "$OUT/bench_a.json" "$OUT/bench_b.json" --compare-impl "${FA3_COMPARE:-fa3}"

@@ -1,7 +1,8 @@
 """One forward shape of the benchmark setting (16k tokens, hidden 2048), launched a few times:
-the program that `scripts/profile_fwd.sh` hands to Nsight Compute.
+the program that `scripts/profile_fwd.sh` hands to Nsight Compute. With --fp8, the FP8 kernel
+alone on inputs quantized once beforehand (block quantization + Hadamard).
 
-    python3 scripts/fwd_case.py --hdim 128 --seqlen 2048 [--causal] [--launches 4]
+    python3 scripts/fwd_case.py --hdim 128 --seqlen 2048 [--causal] [--fp8] [--launches 4]
 """
 import argparse
 
@@ -15,13 +16,19 @@ def main() -> None:
     ap.add_argument("--hdim", type=int, default=128)
     ap.add_argument("--seqlen", type=int, default=2048)
     ap.add_argument("--causal", action="store_true")
+    ap.add_argument("--fp8", action="store_true", help="the FP8 kernel (inputs quantized before the launches)")
     ap.add_argument("--launches", type=int, default=4)
     args = ap.parse_args()
     batch, nheads = 16384 // args.seqlen, 2048 // args.hdim
     q, k, v = (torch.randn(batch, args.seqlen, nheads, args.hdim, device="cuda", dtype=torch.bfloat16)
                for _ in range(3))
-    for _ in range(args.launches):
-        fa3.flash_attn_func(q, k, v, causal=args.causal)
+    if args.fp8:
+        qkv = fa3.quantize_fp8(q, k, v)
+        for _ in range(args.launches):
+            fa3.flash_attn_fp8(qkv, causal=args.causal)
+    else:
+        for _ in range(args.launches):
+            fa3.flash_attn_func(q, k, v, causal=args.causal)
     torch.cuda.synchronize()
 
 

@@ -314,6 +314,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--from-json", metavar="PATH", help="no measuring: table (and --plot) from a saved --json file")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"),
                    help="no measuring: fa3's ratio to the best peer in two saved --json runs, side by side")
+    p.add_argument("--compare-impl", default="fa3", metavar="IMPL",
+                   help="the implementation --compare follows (default fa3; fa3-fp8 for the FP8 kernel)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -326,7 +328,7 @@ def load_json(path: str) -> List[BenchRecord]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if args.compare:
-        print(format_comparison(load_json(args.compare[0]), load_json(args.compare[1])))
+        print(format_comparison(load_json(args.compare[0]), load_json(args.compare[1]), args.compare_impl))
         return 0
     if args.from_json:
         records = load_json(args.from_json)

@@ -12,6 +12,7 @@ log of the softmax denominator, shape (B, H, Sq).
 """
 from __future__ import annotations
 
+import math
 from typing import Iterator, Optional, Tuple, Union
 
 import torch
@@ -108,7 +109,7 @@ def _round(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, dtype: torch.dtype,
                        causal: bool = False, softmax_scale: Optional[float] = None,
-                       out_dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+                       out_dtype: Optional[torch.dtype] = None, p_scale: float = 1.0) -> torch.Tensor:
     """Unfused attention in ``dtype``: the baseline fused kernels are measured against.
 
     16-bit and fp32: matmul operands in ``dtype``, fp32 accumulation, S, P and O each stored
@@ -116,8 +117,11 @@ def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, dty
 
     ``torch.float8_e4m3fn`` (the FA3 paper's FP8 baseline): Q, K and V quantized with one
     scale per tensor (amax / 448); S = QK^T accumulated in fp32 and kept in fp16; softmax in
-    fp32, kept in fp16; P quantized to e4m3 with the fixed per-tensor scale 1/448 (its bound
-    is 1); O = PV accumulated in fp32, rescaled, stored in ``out_dtype`` (default bf16).
+    fp32, kept in fp16; P cast to e4m3 as e4m3(P * p_scale) / p_scale; O = PV accumulated in
+    fp32, rescaled, stored in ``out_dtype`` (default bf16). ``p_scale`` 1 (the default) casts P
+    as it is, the paper's baseline (it reproduces the paper's 2.4e-2 on its outlier inputs);
+    448 (P's bound is 1) is per-tensor scaling of P too, a stronger baseline: P's small values
+    stay above e4m3's subnormals.
 
     Computed on the inputs' device in float32 arithmetic on values rounded to ``dtype``, so
     the result is the same on CPU and GPU up to summation order.
@@ -130,6 +134,10 @@ def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, dty
     if dtype not in STANDARD_DTYPES:
         raise ValueError(f"dtype {dtype_name(dtype)} is not supported; allowed: {dtypes_text(STANDARD_DTYPES)}")
     fp8 = dtype == torch.float8_e4m3fn
+    if isinstance(p_scale, bool) or not (isinstance(p_scale, (int, float)) and math.isfinite(p_scale) and p_scale > 0):
+        raise ValueError(f"p_scale must be a finite number > 0, got {p_scale!r}")
+    if p_scale != 1.0 and not fp8:
+        raise ValueError(f"p_scale applies to dtype torch.float8_e4m3fn only, got dtype {dtype_name(dtype)}")
     if out_dtype is None:
         out_dtype = torch.bfloat16 if fp8 else dtype
     if out_dtype not in FLOAT_DTYPES:
@@ -137,7 +145,7 @@ def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, dty
 
     if fp8:
         # Imported here because fa3.quant imports this module (emulation uses its masks).
-        from .quant import E4M3_MAX, dequantize_e4m3, quantize_e4m3
+        from .quant import dequantize_e4m3, quantize_e4m3
         qf, kf, vf = (dequantize_e4m3(quantize_e4m3(x)) for x in (q, k, v))
         stored = torch.float16
     else:
@@ -155,7 +163,7 @@ def standard_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, dty
         p[:, :, : _leading_empty_rows(shape, causal, start, end)] = 0.0
         p = _round(p, stored)
         if fp8:
-            p = _round(p * E4M3_MAX, torch.float8_e4m3fn) / E4M3_MAX
+            p = _round(p * p_scale, torch.float8_e4m3fn) / p_scale
         o = torch.einsum("bhqk,bkhd->bqhd", p, vf)
         out[:, start:end] = o if fp8 else _round(o, dtype)
     return out.to(out_dtype)
