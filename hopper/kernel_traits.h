@@ -34,6 +34,15 @@ struct FwdKernelTraits {
   static constexpr int kProducerRegs = kConsumerWarpGroups == 2 ? 24 : 32;
   static constexpr int kConsumerRegs = kConsumerWarpGroups == 2 ? 240 : 160;
 
+  // Independent partial results per row in the softmax's max and sum reductions (softmax.hpp):
+  // more chains hide more latency and cost registers. Four for FP8 at head dim 64 and 128, whose
+  // GEMMs are too short to hide one long chain (one device A/B, FP8 kernel / cuDNN bf16, 16k:
+  // hdim 64 543 -> 628 TFLOP/s (+17%; 2k +8%), hdim 128 836 -> 841, causal hdim 128 ratio 1.43 ->
+  // 1.48; causal hdim 64 491 -> 459). One elsewhere: bf16 lost 3-5% at 2k with four (hdim 64
+  // and 128) and gained 1-3% at 16k; at head dim 256 O and S fill the 240 registers (four
+  // chains spilled 12 bytes in the FP8 causal kernel).
+  static constexpr int kSoftmaxChains = kFp8 && kHeadDim <= 128 ? 4 : 1;
+
   using TileShape = cute::Shape<cute::Int<kBlockM>, cute::Int<kBlockN>, cute::Int<kHeadDim>>;
   using AtomLayout = cute::Layout<cute::Shape<cute::Int<kConsumerWarpGroups>, cute::_1, cute::_1>>;
   // S = Q K^T: both operands from shared memory, K-major (head dim contiguous).

@@ -24,7 +24,7 @@
 
 namespace fa3 {
 
-template <int kRows, bool kFp8 = false>
+template <int kRows, bool kFp8 = false, int kChains = 1>
 struct OnlineSoftmax {
   static constexpr float kPShift = kFp8 ? 8.f : 0.f;  // log2 of P's extra factor
   float row_max[kRows];  // running max of scaled scores (log2 domain; -inf: no key seen yet)
@@ -42,27 +42,62 @@ struct OnlineSoftmax {
   // Turns the (rows, cols) raw scores into probabilities relative to the new running max, with
   // scores scaled by `scale_log2`, and returns in o_scale the factor by which each row's O
   // accumulator must be rescaled.
+  //
+  // The row max and row sum are reductions over this thread's cols scores; as one running value
+  // they would be chains of dependent FMNMX / FADD (40 long at head dim 64 FP8), whose latency
+  // the few warps per scheduler cannot hide. So each row keeps kChains independent partial
+  // results (FwdKernelTraits::kSoftmaxChains), combined at the end, and all rows are reduced
+  // side by side (and their quad shuffles issued together).
   template <class Scores>
   CUTLASS_DEVICE void step(Scores& s, float (&o_scale)[kRows], float scale_log2) {
     static_assert(decltype(cute::size<0>(s))::value == kRows);
+    constexpr int kCols = decltype(cute::size<1>(s))::value;
+    float m[kRows];
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) m[r] = partial_reduce(s, r, [](float a, float b) { return fmaxf(a, b); });
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) m[r] = quad_max(m[r]);
+    float m_shifted[kRows];
     CUTLASS_PRAGMA_UNROLL
     for (int r = 0; r < kRows; ++r) {
-      float m = -INFINITY;
-      CUTLASS_PRAGMA_UNROLL
-      for (int c = 0; c < cute::size<1>(s); ++c) m = fmaxf(m, s(r, c));
-      m = fmaxf(row_max[r], quad_max(m) * scale_log2);
+      float new_max = fmaxf(row_max[r], m[r] * scale_log2);
       // A row with every key masked so far keeps max -inf; subtract 0 so exp2 gives 0, not NaN.
-      float m_shifted = m == -INFINITY ? 0.f : m - kPShift;
-      o_scale[r] = exp2f(row_max[r] - (m == -INFINITY ? 0.f : m));  // exp2(-inf) = 0 on the first tile
-      row_max[r] = m;
-      float sum = 0.f;
-      CUTLASS_PRAGMA_UNROLL
-      for (int c = 0; c < cute::size<1>(s); ++c) {
-        s(r, c) = exp2f(fmaf(s(r, c), scale_log2, -m_shifted));
-        sum += s(r, c);
-      }
-      row_sum[r] = row_sum[r] * o_scale[r] + sum;
+      float finite_max = new_max == -INFINITY ? 0.f : new_max;
+      m_shifted[r] = finite_max - kPShift;
+      o_scale[r] = exp2f(row_max[r] - finite_max);  // exp2(-inf) = 0 on the first tile
+      row_max[r] = new_max;
     }
+    CUTLASS_PRAGMA_UNROLL
+    for (int c = 0; c < kCols; ++c) {
+      CUTLASS_PRAGMA_UNROLL
+      for (int r = 0; r < kRows; ++r) s(r, c) = exp2f(fmaf(s(r, c), scale_log2, -m_shifted[r]));
+    }
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) {
+      row_sum[r] = row_sum[r] * o_scale[r] + partial_reduce(s, r, [](float a, float b) { return a + b; });
+    }
+  }
+
+  // op over row r of s, as kChains interleaved chains (chain j takes columns j, j + kChains, ...)
+  // combined pairwise at the end.
+  template <class Scores, class Op>
+  CUTLASS_DEVICE static float partial_reduce(Scores const& s, int r, Op op) {
+    constexpr int kCols = decltype(cute::size<1>(s))::value;
+    static_assert(kCols % kChains == 0, "the row splits evenly into the chains");
+    float acc[kChains];
+    CUTLASS_PRAGMA_UNROLL
+    for (int j = 0; j < kChains; ++j) acc[j] = s(r, j);
+    CUTLASS_PRAGMA_UNROLL
+    for (int c = kChains; c < kCols; c += kChains) {
+      CUTLASS_PRAGMA_UNROLL
+      for (int j = 0; j < kChains; ++j) acc[j] = op(acc[j], s(r, c + j));
+    }
+    CUTLASS_PRAGMA_UNROLL
+    for (int width = kChains / 2; width >= 1; width /= 2) {
+      CUTLASS_PRAGMA_UNROLL
+      for (int j = 0; j < width; ++j) acc[j] = op(acc[j], acc[j + width]);
+    }
+    return acc[0];
   }
 
   // FP8: O is about to take in a key tile whose V descale is v_descale; fold the change of units
