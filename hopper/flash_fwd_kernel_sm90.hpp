@@ -102,7 +102,9 @@ struct FlashFwdKernelSm90 {
         typename Scheduler::Tile tile = Scheduler::decode(sched.tiles, w.tile);
         KeyRange keys = key_range(w, params.mainloop.mask.n_block_max(tile.m_block));
         Tensor tOrO = partition_fragment_C(mma_pv, select<0, 2>(typename Traits::TileShape{}));
-        OnlineSoftmax<2 * size<1>(decltype(tOrO){}), Traits::kFp8, Traits::kSoftmaxChains> softmax;
+        OnlineSoftmax<2 * size<1>(decltype(tOrO){}), Traits::kFp8, Traits::kSoftmaxChains,
+                      Mainloop::kFmaExp2Every>
+            softmax;
         auto result = mainloop.mma(params.mainloop, pipeline_k, pipeline_v, read, tOrO, softmax, thread_idx,
                                    smem.mainloop, smem.barrier_q, q_phase, tile.m_block, tile.bidh, tile.bidb, keys);
         if (result.visited) q_phase ^= 1;

@@ -37,6 +37,12 @@ struct MainloopFwdSm90 {
   using SmemLayoutVt = typename Traits::SmemLayoutVt;
   using SmemLayoutV = typename Traits::SmemLayoutV;
   using Mask = FwdMask<kBlockM, kBlockN, kCausal>;
+  // Every kFmaExp2Every-th exponential of the softmax on the FMA pipe instead of MUFU (0: none;
+  // softmax.hpp). One device A/B (every 8th, FP8 kernel / cuDNN bf16, benchmarks/results
+  // 2026-11-23_h100_ab_fma_exp2.txt): causal hdim 64 16k 469 -> 569 TFLOP/s (+24%), 2k +0%;
+  // causal hdim 128 2k +6%, 16k +0%; but non-causal lost 6-14% (hdim 64 and 128). So: FP8,
+  // causal, head dims 64 and 128.
+  static constexpr int kFmaExp2Every = kFp8 && kCausal && Traits::kHeadDim <= 128 ? 8 : 0;
   // A V tile as the TMA loads it: (keys, head dim), or (head dim, keys) of V^T for FP8.
   using VTileShape = cute::conditional_t<kFp8, cute::Shape<cute::Int<Traits::kHeadDim>, cute::Int<kBlockN>>,
                                          cute::Shape<cute::Int<kBlockN>, cute::Int<Traits::kHeadDim>>>;

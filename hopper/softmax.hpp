@@ -24,7 +24,23 @@
 
 namespace fa3 {
 
-template <int kRows, bool kFp8 = false, int kChains = 1>
+// 2^x on the FMA pipe, for a share of the exponentials (OnlineSoftmax's kFmaExp2Every, chosen
+// in mainloop_fwd_sm90.hpp): x is
+// rounded to an integer j by the 1.5 * 2^23 trick (j lands in the low mantissa bits of t),
+// 2^(x - j), x - j in [-0.5, 0.5], is a degree-3 polynomial (relative error 7.7e-5, far below
+// e4m3's rounding of P), times 2^j built in the exponent field. x is first clamped at -127 by a
+// NaN-preserving max (2^-127 comes out as 0, as MUFU.EX2.FTZ gives for such x), so NaN stays NaN.
+CUTLASS_DEVICE float exp2_on_fma(float x) {
+  asm("max.NaN.f32 %0, %0, 0fC2FE0000;" : "+f"(x));  // max(x, -127)
+  float t = x + 12582912.f;                          // 1.5 * 2^23 + j
+  float f = x - (t - 12582912.f);
+  float p = fmaf(fmaf(fmaf(0.05508868f, f, 0.24260405f), f, 0.69327623f), f, 0.99992895f);
+  // t's bits are 0x4B400000 + j; shifted by 23, only j << 23 stays: 2^j = (j + 127) << 23.
+  float two_j = __int_as_float((__float_as_int(t) << 23) + (127 << 23));
+  return p * two_j;
+}
+
+template <int kRows, bool kFp8 = false, int kChains = 1, int kFmaExp2Every = 0>
 struct OnlineSoftmax {
   static constexpr float kPShift = kFp8 ? 8.f : 0.f;  // log2 of P's extra factor
   float row_max[kRows];  // running max of scaled scores (log2 domain; -inf: no key seen yet)
@@ -70,7 +86,12 @@ struct OnlineSoftmax {
     CUTLASS_PRAGMA_UNROLL
     for (int c = 0; c < kCols; ++c) {
       CUTLASS_PRAGMA_UNROLL
-      for (int r = 0; r < kRows; ++r) s(r, c) = exp2f(fmaf(s(r, c), scale_log2, -m_shifted[r]));
+      for (int r = 0; r < kRows; ++r) {
+        float x = fmaf(s(r, c), scale_log2, -m_shifted[r]);
+        // Every kFmaExp2Every-th column off MUFU.EX2, whose 16 per clock per SM bound the
+        // softmax when the GEMMs are short (FP8).
+        s(r, c) = kFmaExp2Every > 0 && c % kFmaExp2Every == kFmaExp2Every - 1 ? exp2_on_fma(x) : exp2f(x);
+      }
     }
     CUTLASS_PRAGMA_UNROLL
     for (int r = 0; r < kRows; ++r) {
