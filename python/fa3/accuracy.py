@@ -280,7 +280,7 @@ def plot(records: Sequence[AccuracyRecord], path: str) -> None:
     ax.set_yscale("log")
     ax.set_ylabel("RMSE vs FP64")
     ax.set_title("Attention error on N(0,1) + outliers (FA3 paper, Table 3 setting)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars stay visible
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
