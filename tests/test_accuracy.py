@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from fa3.accuracy import (BASELINE, BASELINE_P_SCALED, METHODS, AccuracyConfig, error_metrics, format_table, main,
-                          outlier_inputs, run)
+from fa3.accuracy import (BASELINE, BASELINE_P_SCALED, METHODS, AccuracyConfig, Method, error_metrics,
+                          format_table, main, outlier_inputs, run)
 
 
 def test_outlier_inputs_follow_the_distribution():
@@ -120,3 +120,17 @@ def test_kernel_rows_appear_on_hopper_and_beat_standard_attention():
     rmse = {r.method: r.rmse for r in run([config], device="cuda", progress=False)}
     assert rmse["fa3 fp16 kernel"] <= rmse["standard fp16"]
     assert rmse["fa3 bf16 kernel"] <= rmse["standard bf16"]
+
+
+def test_a_failing_peer_is_skipped_with_a_warning(capsys):
+    """A peer library without support for a case (cuDNN's FP8 attention) is skipped and said;
+    a failure of fa3's own methods is not swallowed."""
+    def unsupported(q, k, v, causal):
+        raise RuntimeError("no engine for this graph")
+    config = AccuracyConfig(seqlen=32, nheads=1, hdim=64)
+    base = next(m for m in METHODS if m.name == BASELINE)
+    records = run([config], device="cpu", methods=[base, Method("peer x", "peer", unsupported)], progress=False)
+    assert [r.method for r in records] == [BASELINE]
+    assert "warning: peer x skipped at seqlen 32, hdim 64: no engine for this graph" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="^no engine for this graph$"):
+        run([config], device="cpu", methods=[Method("own", "kernel", unsupported)], progress=False)

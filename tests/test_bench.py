@@ -42,6 +42,29 @@ def test_ratio_and_table():
     assert "n/a: sdpa-cudnn: RuntimeError: no kernel" in table
 
 
+def test_fp8_peers_and_fp8_ratio_column():
+    """A 16-bit fa3 is never measured against cuDNN's FP8 attention; the FP8 kernel is measured
+    against every peer, and the table gets its own ratio column."""
+    records = [_rec("fa3", 600.0), _rec("fa3-fp8", 900.0), _rec("cudnn-fp8", 800.0), _rec("sdpa-cudnn", 500.0)]
+    assert ratio_to_best_peer(records)[(128, False, 1024)] == pytest.approx(1.2)
+    assert ratio_to_best_peer(records, "fa3-fp8")[(128, False, 1024)] == pytest.approx(1.125)
+    without_fp8_peer = [r for r in records if r.impl != "cudnn-fp8"]
+    assert ratio_to_best_peer(without_fp8_peer, "fa3-fp8")[(128, False, 1024)] == pytest.approx(1.8)
+    table = format_table(records)
+    header, row = table.splitlines()[1], table.splitlines()[3]
+    assert header.split()[-2:] == ["fa3/best", "fp8/best"]
+    assert row.split()[-2:] == ["1.200", "1.125"]
+
+
+def test_cudnn_fp8_needs_the_frontend_and_a_gpu():
+    from fa3.cudnn_fp8 import CudnnFp8Attention, cudnn_fp8_available
+    if cudnn_fp8_available():
+        pytest.skip("nvidia-cudnn-frontend and a GPU are present (tests/test_fp8.py runs it)")
+    q = torch.zeros(1, 8, 1, 64, dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match=r"^cuDNN's FP8 attention needs nvidia-cudnn-frontend and a CUDA GPU: "):
+        CudnnFp8Attention(q, q, q)
+
+
 def test_plot_writes_png(tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "b.png"

@@ -152,3 +152,20 @@ def test_compiles_without_graph_breaks():
     eager = fa3.fp8_attention(q, k, v, causal=True)
     compiled = torch.compile(lambda q, k, v: fa3.fp8_attention(q, k, v, causal=True), fullgraph=True)
     assert torch.equal(compiled(q, k, v), eager)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_cudnn_fp8_peer_is_attention(causal):
+    """cuDNN's FP8 attention (the benchmark's FP8 peer, when nvidia-cudnn-frontend is installed):
+    per-tensor scales, P x448, e4m3 O. Its error vs FP64 is that of standard FP8 attention with
+    the same scales plus O's e4m3 rounding: below 3x the standard FP8 (P x448) baseline's."""
+    from fa3.cudnn_fp8 import cudnn_fp8_attention, cudnn_fp8_available
+    from fa3.reference import standard_attention
+    if not cudnn_fp8_available():
+        pytest.skip("nvidia-cudnn-frontend is not installed")
+    q, k, v = outlier_inputs(2, 512, 512, 4, 4, 128, seed=7)
+    out = cudnn_fp8_attention(q, k, v, causal=causal)
+    ref = attention_ref(q, k, v, causal=causal)
+    std = standard_attention(q, k, v, dtype=torch.float8_e4m3fn, causal=causal, p_scale=448.0)
+    assert out.dtype == q.dtype and out.shape == q.shape and not torch.isnan(out).any()
+    assert rmse(out, ref) < 3 * rmse(std, ref), f"cuDNN FP8 RMSE {rmse(out, ref):.3e} vs standard {rmse(std, ref):.3e}"

@@ -13,7 +13,8 @@ when causal).
     python -m fa3.bench --from-json results.json --plot results.png   # re-table / re-plot, no GPU
     python -m fa3.bench --compare a.json b.json   # fa3 / best peer of two runs side by side, no GPU
     python -m fa3.bench --ablation        # pingpong / intra-warpgroup overlap / stream-K on and off, hdim 128
-    python -m fa3.bench --fp8             # FP8: kernel alone and end to end, against fa3 bf16 and cuDNN bf16
+    python -m fa3.bench --fp8             # FP8: kernel alone and end to end, against cuDNN FP8 (if installed),
+                                          # fa3 bf16 and cuDNN bf16
 """
 from __future__ import annotations
 
@@ -91,6 +92,12 @@ def _fa3_variant(schedule: int, stream_k: bool):
     return prepare
 
 
+def _cudnn_fp8(q, k, v, causal) -> Tuple[Runner, ContextManager]:
+    """cuDNN's own FP8 attention (per-tensor scales, e4m3 O), inputs quantized beforehand."""
+    from .cudnn_fp8 import CudnnFp8Attention
+    return CudnnFp8Attention(q, k, v, causal=causal), contextlib.nullcontext()
+
+
 def _sdpa(backend_name: str):
     def prepare(q, k, v, causal) -> Tuple[Runner, ContextManager]:
         from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -113,14 +120,22 @@ def available_impls() -> Dict[str, Callable]:
         impls["flash-attn-3"] = _flash_attn_3
     except ImportError:
         pass
+    from .cudnn_fp8 import cudnn_fp8_available
+    if cudnn_fp8_available():
+        impls["cudnn-fp8"] = _cudnn_fp8
     impls.update({name: _fa3_variant(*variant) for name, variant in ABLATION_VARIANTS.items()})
     return impls
 
 
 DEFAULT_IMPLS = ("fa3", "sdpa-cudnn", "sdpa-flash", "flash-attn-3")
 # --fp8: the FP8 kernel on inputs quantized beforehand, FP8 attention end to end (quantization
-# included), and the bf16 kernels of fa3 and cuDNN on the same bf16 inputs.
-FP8_IMPLS = ("fa3-fp8", "fa3-fp8-e2e", "fa3", "sdpa-cudnn")
+# included), cuDNN's own FP8 attention (when nvidia-cudnn-frontend is installed), and the bf16
+# kernels of fa3 and cuDNN on the same bf16 inputs.
+FP8_IMPLS = ("fa3-fp8", "fa3-fp8-e2e", "cudnn-fp8", "fa3", "sdpa-cudnn")
+
+
+def is_fp8_impl(name: str) -> bool:
+    return "fp8" in name
 
 
 def paper_configs(hdims: Sequence[int], seqlens: Sequence[int], causals: Sequence[bool], total_tokens: int = 16384,
@@ -206,21 +221,27 @@ def _key(r: BenchRecord) -> tuple:
 
 
 def ratio_to_best_peer(records: Sequence[BenchRecord], impl: str = "fa3") -> Dict[tuple, Optional[float]]:
-    """fa3's TFLOP/s over the best peer's (any implementation not named fa3*), per configuration."""
+    """impl's TFLOP/s over the best peer's, per configuration. Peers are the implementations not
+    named fa3*; a 16-bit impl is not measured against FP8 peers (cudnn-fp8), an FP8 impl against
+    all of them."""
     out: Dict[tuple, Optional[float]] = {}
     for key in dict.fromkeys(_key(r) for r in records):
         rows = [r for r in records if _key(r) == key and r.tflops]
         ours = next((r.tflops for r in rows if r.impl == impl), None)
-        peers = [r.tflops for r in rows if not r.impl.startswith("fa3")]
+        peers = [r.tflops for r in rows
+                 if not r.impl.startswith("fa3") and (is_fp8_impl(impl) or not is_fp8_impl(r.impl))]
         out[key] = ours / max(peers) if ours and peers else None
     return out
 
 
 def format_table(records: Sequence[BenchRecord]) -> str:
+    """TFLOP/s per configuration and implementation, with fa3's ratio to its best peer (and the
+    FP8 kernel's, when it ran)."""
     impls = list(dict.fromkeys(r.impl for r in records))
     ratios = ratio_to_best_peer(records)
+    fp8_ratios = ratio_to_best_peer(records, "fa3-fp8") if "fa3-fp8" in impls else None
     header = f"{'hdim':>4} {'causal':>6} {'seqlen':>6} {'batch':>5} " + " ".join(f"{i:>12}" for i in impls) + \
-        f" {'fa3/best':>9}"
+        f" {'fa3/best':>9}" + (f" {'fp8/best':>9}" if fp8_ratios is not None else "")
     lines = [f"TFLOP/s, forward, {records[0].dtype}, {records[0].gpu}" if records else "no records", header,
              "-" * len(header)]
     by_key: Dict[tuple, Dict[str, BenchRecord]] = {}
@@ -230,6 +251,8 @@ def format_table(records: Sequence[BenchRecord]) -> str:
         first = next(iter(row.values()))
         cells = " ".join(f"{row[i].tflops:>12.1f}" if i in row and row[i].tflops else f"{'n/a':>12}" for i in impls)
         ratio = f"{ratios[key]:>9.3f}" if ratios.get(key) else f"{'-':>9}"
+        if fp8_ratios is not None:
+            ratio += f" {fp8_ratios[key]:>9.3f}" if fp8_ratios.get(key) else f" {'-':>9}"
         lines.append(f"{first.hdim:>4} {str(first.causal):>6} {first.seqlen_q:>6} {first.batch:>5} {cells} {ratio}")
     errors = sorted({f"{r.impl}: {r.error}" for r in records if r.error})
     lines += [f"n/a: {e}" for e in errors]
@@ -358,7 +381,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.impl = [*ABLATION_VARIANTS, "sdpa-cudnn"]
     if args.fp8:
         args.dtype = "bf16"
-        args.impl = args.impl or list(FP8_IMPLS)
+        args.impl = args.impl or [n for n in FP8_IMPLS if n in available_impls()]
     try:
         records = run(paper_configs(args.hdim, args.seqlen, causals), args.dtype, args.impl,
                       progress=not args.no_progress, rounds=args.rounds)
