@@ -61,17 +61,20 @@ def _graph(q_dims, q_strides, k_dims, k_strides, o_dims, o_strides, causal: bool
     v = graph.tensor(name="v", dim=k_dims, stride=k_strides, data_type=e4m3)
     names = ("descale_q", "descale_k", "descale_v", "descale_s", "scale_s", "scale_o")
     scalars = {n: graph.tensor(name=n, dim=(1, 1, 1, 1), stride=(1, 1, 1, 1), data_type=fp32) for n in names}
-    o, _, amax_s, amax_o = graph.sdpa_fp8(q=q, k=k, v=v, **scalars, is_inference=True, attn_scale=softmax_scale,
-                                          use_causal_mask=causal, name="fp8_attention")
+    # Causal as fa3's: bottom-right aligned (key j visible to query i iff j <= i + seqlen_k - seqlen_q).
+    mask = dict(diagonal_alignment=cudnn.diagonal_alignment.BOTTOM_RIGHT, right_bound=0) if causal else {}
+    # amax_s stays virtual (an output would restrict cuDNN to its older engines): scale_s is set
+    # from P's bound instead, as cuDNN's documentation advises.
+    o, _, _, amax_o = graph.sdpa_fp8(q=q, k=k, v=v, **scalars, generate_stats=False, attn_scale=softmax_scale,
+                                     name="fp8_attention", **mask)
     o.set_output(True).set_dim(o_dims).set_stride(o_strides).set_data_type(e4m3)
-    for amax in (amax_s, amax_o):
-        amax.set_output(True).set_dim((1, 1, 1, 1)).set_stride((1, 1, 1, 1)).set_data_type(fp32)
+    amax_o.set_output(True).set_dim((1, 1, 1, 1)).set_stride((1, 1, 1, 1)).set_data_type(fp32)
     graph.validate()
     graph.build_operation_graph()
     graph.create_execution_plans([cudnn.heur_mode.A, cudnn.heur_mode.FALLBACK])
     graph.check_support()
     graph.build_plans()
-    return graph, {"q": q, "k": k, "v": v, "o": o, "amax_s": amax_s, "amax_o": amax_o, **scalars}
+    return graph, {"q": q, "k": k, "v": v, "o": o, "amax_o": amax_o, **scalars}
 
 
 class CudnnFp8Attention:
@@ -80,7 +83,7 @@ class CudnnFp8Attention:
     Args:
         q: (batch, seqlen_q, nheads, headdim), fp16 or bf16, CUDA.
         k, v: (batch, seqlen_k, nheads_kv, headdim), same dtype; nheads % nheads_kv == 0.
-        causal: bottom-right aligned causal mask (cuDNN's causal mask; equal lengths advised).
+        causal: bottom-right aligned causal mask, as fa3's.
         softmax_scale: >= 0; default headdim ** -0.5.
     """
 
@@ -112,7 +115,7 @@ class CudnnFp8Attention:
             return torch.as_tensor(x, dtype=torch.float32, device=dev).reshape(1, 1, 1, 1).clone()
 
         self._scale_o = scalar(1.0)
-        self._amax_s, self._amax_o = scalar(0.0), scalar(0.0)
+        self._amax_o = scalar(0.0)
         self._pack: Dict[object, torch.Tensor] = {
             self._tensors["q"]: q8.data, self._tensors["k"]: k8.data, self._tensors["v"]: v8.data,
             self._tensors["o"]: self.o,
@@ -120,7 +123,7 @@ class CudnnFp8Attention:
             self._tensors["descale_v"]: scalar(v8.scale),
             self._tensors["scale_s"]: scalar(E4M3_MAX), self._tensors["descale_s"]: scalar(1.0 / E4M3_MAX),
             self._tensors["scale_o"]: self._scale_o,
-            self._tensors["amax_s"]: self._amax_s, self._tensors["amax_o"]: self._amax_o,
+            self._tensors["amax_o"]: self._amax_o,
         }
         self._workspace = torch.empty(self._graph.get_workspace_size(), dtype=torch.uint8, device=dev)
         # Calibrate O's scale: one run for amax(O), then scale_o = 448 / amax(O).
