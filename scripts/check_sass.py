@@ -29,7 +29,7 @@ def kernels(sass: str):
     for chunk in re.split(r"\n\s+Function : ", sass)[1:]:
         name = chunk.split("\n", 1)[0].strip()
         ins = [re.sub(r"^.*?\*/\s*", "", line).split(";")[0].strip()
-               for line in chunk.split("\n") if re.search(r"/\*[0-9a-f]{4}\*/", line)]
+               for line in chunk.split("\n") if re.search(r"/\*[0-9a-f]{4,}\*/", line)]
         yield name, ins
 
 
