@@ -24,12 +24,12 @@
 
 namespace fa3 {
 
-// 2^x on the FMA pipe, for a share of the exponentials (OnlineSoftmax's kFmaExp2Every, chosen
-// in mainloop_fwd_sm90.hpp): x is
-// rounded to an integer j by the 1.5 * 2^23 trick (j lands in the low mantissa bits of t),
-// 2^(x - j), x - j in [-0.5, 0.5], is a degree-3 polynomial (relative error 7.7e-5, far below
-// e4m3's rounding of P), times 2^j built in the exponent field. x is first clamped at -127 by a
-// NaN-preserving max (2^-127 comes out as 0, as MUFU.EX2.FTZ gives for such x), so NaN stays NaN.
+// 2^x on the FMA pipe, for a share of the exponentials (OnlineSoftmax's kFmaExp2Every, chosen in
+// mainloop_fwd_sm90.hpp). x is rounded to an integer j by the 1.5 * 2^23 trick (j lands in the
+// low mantissa bits of t); 2^(x - j), x - j in [-0.5, 0.5], is a degree-3 polynomial (relative
+// error 7.7e-5, far below e4m3's rounding of P), times 2^j built in the exponent field. x is
+// first clamped at -127 by a NaN-preserving max (2^-127 comes out as 0, as MUFU.EX2.FTZ gives
+// for such x), so NaN stays NaN.
 CUTLASS_DEVICE float exp2_on_fma(float x) {
   asm("max.NaN.f32 %0, %0, 0fC2FE0000;" : "+f"(x));  // max(x, -127)
   float t = x + 12582912.f;                          // 1.5 * 2^23 + j
