@@ -43,8 +43,8 @@ def run_fp16_bf16() -> int:
 
 
 def run_fp8() -> int:
-    """Quantization (Hadamard, V^T layout) and the FP8 kernels, against FP64 loosely (e4m3)."""
-    cases = [CASES[i] for i in (1, 2, 4, 5, 6)]
+    """Quantization (Hadamard, V^T layout) and the FP8 kernels (split last-wave tiles too), against FP64 loosely (e4m3)."""
+    cases = [CASES[i] for i in (1, 2, 4, 5, 6, 8, 9)]  # 8, 9: last-wave tiles cut and merged
     for b, sq, sk, h, hkv, d, causal in cases:
         q = torch.randn(b, sq, h, d, device="cuda", dtype=torch.bfloat16)
         k, v = (torch.randn(b, sk, hkv, d, device="cuda", dtype=torch.bfloat16) for _ in range(2))

@@ -62,7 +62,14 @@ def _graph(q_dims, q_strides, k_dims, k_strides, o_dims, o_strides, causal: bool
     names = ("descale_q", "descale_k", "descale_v", "descale_s", "scale_s", "scale_o")
     scalars = {n: graph.tensor(name=n, dim=(1, 1, 1, 1), stride=(1, 1, 1, 1), data_type=fp32) for n in names}
     # Causal as fa3's: bottom-right aligned (key j visible to query i iff j <= i + seqlen_k - seqlen_q).
-    mask = dict(diagonal_alignment=cudnn.diagonal_alignment.BOTTOM_RIGHT, right_bound=0) if causal else {}
+    # With seqlen_q == seqlen_k that is the top-left mask, the only causal FP8 graph cuDNN's Hopper
+    # engines accept (a bottom-right band is declined there: "only supported on Blackwell").
+    if not causal:
+        mask = {}
+    elif q_dims[2] == k_dims[2]:
+        mask = dict(use_causal_mask=True)
+    else:
+        mask = dict(use_causal_mask_bottom_right=True)
     # amax_s stays virtual (an output would restrict cuDNN to its older engines): scale_s is set
     # from P's bound instead, as cuDNN's documentation advises.
     o, _, _, amax_o = graph.sdpa_fp8(q=q, k=k, v=v, **scalars, generate_stats=False, attn_scale=softmax_scale,
@@ -83,7 +90,8 @@ class CudnnFp8Attention:
     Args:
         q: (batch, seqlen_q, nheads, headdim), fp16 or bf16, CUDA.
         k, v: (batch, seqlen_k, nheads_kv, headdim), same dtype; nheads % nheads_kv == 0.
-        causal: bottom-right aligned causal mask, as fa3's.
+        causal: bottom-right aligned causal mask, as fa3's (cuDNN's Hopper engines take a causal FP8
+            graph only with seqlen_q == seqlen_k; otherwise building the graph raises cuDNN's error).
         softmax_scale: >= 0; default headdim ** -0.5.
     """
 
