@@ -76,6 +76,13 @@ __device__ __forceinline__ float mul_rn(float a, float b) {
   return r;
 }
 
+// a * s + c with one rounding; with s = +-1 the product is exact, so this is RN(c +- a): an add
+// or a subtract picked by a register instead of a branch or a sign flip.
+__device__ __forceinline__ float fma_rn(float a, float s, float c) {
+  float r;
+  asm("fma.rn.f32 %0, %1, %2, %3;" : "=f"(r) : "f"(a), "f"(s), "f"(c));
+  return r;
+}
 __device__ __forceinline__ float div_rn(float a, float b) {
   float r;
   asm("div.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
@@ -113,8 +120,9 @@ __device__ __forceinline__ void widen(const uint4& raw, float (&y)[8]) {
 // output of a stage is one rounded (a + b) or (a - b) of the previous stage's values, so the
 // thread mapping cannot change a bit. Stages h = 1, 2, 4 pair columns inside the lane; stage
 // h = 8m pairs lane L with lane L ^ m (same register). The lower column a computes a + b; the
-// upper computes a - b as (-b) + a, the same IEEE result (x - y is x + (-y), + commutes), with
-// the sign flipped on the bits: a float negation would be neg.ftz under --use_fast_math.
+// upper computes a - b as (-b) + a, the same IEEE result (x - y is x + (-y), + commutes), as one
+// fma with -1: the product is exact, so it is the add with one rounding (and no neg.ftz, which
+// a float negation would become under --use_fast_math).
 template <int kLanesPerRow>
 __device__ __forceinline__ void hadamard(float (&y)[8], const float (&signs)[8], int lane) {
 #pragma unroll
@@ -130,11 +138,11 @@ __device__ __forceinline__ void hadamard(float (&y)[8], const float (&signs)[8],
   }
 #pragma unroll
   for (int m = 1; m < kLanesPerRow; m *= 2) {
-    const uint32_t flip = lane & m ? 0x80000000u : 0u;
+    const float sign = lane & m ? -1.f : 1.f;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       const float other = __shfl_xor_sync(0xffffffffu, y[j], m);
-      y[j] = add_rn(__uint_as_float(__float_as_uint(y[j]) ^ flip), other);
+      y[j] = fma_rn(y[j], sign, other);
     }
   }
 #pragma unroll
