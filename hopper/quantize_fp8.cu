@@ -150,20 +150,27 @@ __device__ __forceinline__ void hadamard(float (&y)[8], const float (&signs)[8],
 }
 
 // e4m3 bytes of (lo, hi), lo in the low byte: round to nearest even, finite values saturate to
-// +-448 (satfinite). Non-finite values become NaN as in cast_e4m3 (satfinite alone would turn
-// +-Inf into +-448 and may keep a NaN's sign); only NaN reaches here, from a NaN or Inf block.
+// +-448 (satfinite). kMayBeNonFinite: non-finite values become NaN as in cast_e4m3 (satfinite
+// alone would turn +-Inf into +-448 and may keep a NaN's sign); only NaN reaches here, from a
+// NaN or Inf block. A block with a finite scale holds only finite values (|y| <= amax).
+template <bool kMayBeNonFinite>
 __device__ __forceinline__ uint32_t e4m3x2(float lo, float hi) {
   uint32_t bits = __nv_cvt_float2_to_fp8x2(make_float2(lo, hi), __NV_SATFINITE, __NV_E4M3);
-  if (!is_finite(lo)) bits = (bits & 0xff00u) | kE4m3NaN;
-  if (!is_finite(hi)) bits = (bits & 0x00ffu) | (kE4m3NaN << 8);
+  if constexpr (kMayBeNonFinite) {
+    if (!is_finite(lo)) bits = (bits & 0xff00u) | kE4m3NaN;
+    if (!is_finite(hi)) bits = (bits & 0x00ffu) | (kE4m3NaN << 8);
+  }
   return bits;
 }
 
 // 8 values / scale as 8 e4m3 bytes, the first value in the lowest byte.
+template <bool kMayBeNonFinite>
 __device__ __forceinline__ uint2 quantize8(const float (&y)[8], float scale) {
   uint32_t pairs[4];
 #pragma unroll
-  for (int k = 0; k < 4; ++k) pairs[k] = e4m3x2(div_rn(y[2 * k], scale), div_rn(y[2 * k + 1], scale));
+  for (int k = 0; k < 4; ++k) {
+    pairs[k] = e4m3x2<kMayBeNonFinite>(div_rn(y[2 * k], scale), div_rn(y[2 * k + 1], scale));
+  }
   return make_uint2(pairs[0] | (pairs[1] << 16), pairs[2] | (pairs[3] << 16));
 }
 
@@ -230,6 +237,7 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
   // (bits above Inf's) is not flushed, so a poisoned block stays poisoned.
   const float scale = div_rn(__uint_as_float(amax_bits), kE4m3Max);
   const bool flushed = __float_as_uint(scale) < kFltMinBits;
+  const bool finite_block = is_finite(scale);
   if (threadIdx.x == 0) {
     a.scale[(int64_t(batch) * a.heads + head) * gridDim.x + block] = flushed ? FLT_MIN : scale;
   }
@@ -246,7 +254,10 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
     widen<kBf16>(raw[i], y);
     if (rotate) hadamard<Tiling::kLanesPerRow>(y, signs, lane);
     // Padding rows are zeros even in a NaN block (0 / NaN would be NaN).
-    const uint2 q = flushed || r >= rows ? make_uint2(0, 0) : quantize8(y, scale);
+    // The NaN fix-up only in a block whose scale is not finite (a block-uniform branch).
+    const uint2 q = flushed || r >= rows ? make_uint2(0, 0)
+                    : finite_block         ? quantize8<false>(y, scale)
+                                           : quantize8<true>(y, scale);
     if (a.v_layout) {
       if (r < extent) {
         uint8_t* dst = stage + col * a.stage_pitch + v_position(r);
