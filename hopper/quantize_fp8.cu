@@ -7,8 +7,9 @@
 // warp's 8 rows. The raw 16-bit input stays in registers: memory is read once and written once.
 //   pass 1: widen to fp32 (and rotate), max |y| over the CTA -> the block's scale;
 //   pass 2: widen (and rotate) again, divide by the scale, cast to e4m3, store (V^T: via smem).
-// Pass 2 rotates again rather than keep the fp32 values: the 16-bit input takes half the
-// registers, and that is what lets a block of 256 rows of 256 values stay on chip.
+// At head dims 128 and 256 pass 2 rotates again rather than keep the fp32 values: the 16-bit
+// input takes half the registers, and that is what lets a block of 256 rows of 256 values stay
+// on chip. Head dim 64 keeps them (16 floats per thread).
 //
 // Bit-exactness: --use_fast_math flushes subnormals (.ftz), makes '/' approximate and lets the
 // compiler fuse a * b + c; the reference does none of that. So every float operation on data goes
@@ -218,6 +219,8 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
 
   // Pass 1: amax on the bits of |y|. For non-negative floats the unsigned order is the float
   // order, subnormals included, and every NaN is above Inf: the max propagates NaN for free.
+  constexpr bool kKeepRotated = kHeadDim == 64;  // within the 64 registers of a 1024-thread CTA
+  float kept[kKeepRotated ? Tiling::kLoads : 1][8];
   uint32_t amax_bits = 0;
 #pragma unroll
   for (int i = 0; i < Tiling::kLoads; ++i) {
@@ -226,6 +229,10 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
     if (rotate) hadamard<Tiling::kLanesPerRow>(y, signs, lane);
 #pragma unroll
     for (int j = 0; j < 8; ++j) amax_bits = max(amax_bits, __float_as_uint(y[j]) & kAbsMask);
+    if constexpr (kKeepRotated) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) kept[i][j] = y[j];
+    }
   }
   __shared__ uint32_t warp_amax[kMaxThreads / 32];
   amax_bits = __reduce_max_sync(0xffffffffu, amax_bits);
@@ -251,8 +258,13 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
   for (int i = 0; i < Tiling::kLoads; ++i) {
     const int r = row_of(i);
     float y[8];
-    widen<kBf16>(raw[i], y);
-    if (rotate) hadamard<Tiling::kLanesPerRow>(y, signs, lane);
+    if constexpr (kKeepRotated) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) y[j] = kept[i][j];
+    } else {
+      widen<kBf16>(raw[i], y);
+      if (rotate) hadamard<Tiling::kLanesPerRow>(y, signs, lane);
+    }
     // Padding rows are zeros even in a NaN block (0 / NaN would be NaN).
     // The NaN fix-up only in a block whose scale is not finite (a block-uniform branch).
     const uint2 q = flushed || r >= rows ? make_uint2(0, 0)
