@@ -7,8 +7,9 @@
 // warp's 8 rows. The raw 16-bit input stays in registers: memory is read once and written once.
 //   pass 1: widen to fp32 (and rotate), max |y| over the CTA -> the block's scale;
 //   pass 2: widen (and rotate) again, divide by the scale, cast to e4m3, store (V^T: via smem).
-// Pass 2 rotates again rather than keep the fp32 values: the 16-bit input takes half the
-// registers, and that is what lets a block of 256 rows of 256 values stay on chip.
+// At head dims 128 and 256 pass 2 rotates again rather than keep the fp32 values: the 16-bit
+// input takes half the registers, and that is what lets a block of 256 rows of 256 values stay
+// on chip. Head dim 64 keeps them (16 floats per thread).
 //
 // Bit-exactness: --use_fast_math flushes subnormals (.ftz), makes '/' approximate and lets the
 // compiler fuse a * b + c; the reference does none of that. So every float operation on data goes
@@ -76,6 +77,13 @@ __device__ __forceinline__ float mul_rn(float a, float b) {
   return r;
 }
 
+// a * s + c with one rounding; with s = +-1 the product is exact, so this is RN(c +- a): an add
+// or a subtract picked by a register instead of a branch or a sign flip.
+__device__ __forceinline__ float fma_rn(float a, float s, float c) {
+  float r;
+  asm("fma.rn.f32 %0, %1, %2, %3;" : "=f"(r) : "f"(a), "f"(s), "f"(c));
+  return r;
+}
 __device__ __forceinline__ float div_rn(float a, float b) {
   float r;
   asm("div.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
@@ -113,8 +121,9 @@ __device__ __forceinline__ void widen(const uint4& raw, float (&y)[8]) {
 // output of a stage is one rounded (a + b) or (a - b) of the previous stage's values, so the
 // thread mapping cannot change a bit. Stages h = 1, 2, 4 pair columns inside the lane; stage
 // h = 8m pairs lane L with lane L ^ m (same register). The lower column a computes a + b; the
-// upper computes a - b as (-b) + a, the same IEEE result (x - y is x + (-y), + commutes), with
-// the sign flipped on the bits: a float negation would be neg.ftz under --use_fast_math.
+// upper computes a - b as (-b) + a, the same IEEE result (x - y is x + (-y), + commutes), as one
+// fma with -1: the product is exact, so it is the add with one rounding (and no neg.ftz, which
+// a float negation would become under --use_fast_math).
 template <int kLanesPerRow>
 __device__ __forceinline__ void hadamard(float (&y)[8], const float (&signs)[8], int lane) {
 #pragma unroll
@@ -130,11 +139,11 @@ __device__ __forceinline__ void hadamard(float (&y)[8], const float (&signs)[8],
   }
 #pragma unroll
   for (int m = 1; m < kLanesPerRow; m *= 2) {
-    const uint32_t flip = lane & m ? 0x80000000u : 0u;
+    const float sign = lane & m ? -1.f : 1.f;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       const float other = __shfl_xor_sync(0xffffffffu, y[j], m);
-      y[j] = add_rn(__uint_as_float(__float_as_uint(y[j]) ^ flip), other);
+      y[j] = fma_rn(y[j], sign, other);
     }
   }
 #pragma unroll
@@ -142,20 +151,27 @@ __device__ __forceinline__ void hadamard(float (&y)[8], const float (&signs)[8],
 }
 
 // e4m3 bytes of (lo, hi), lo in the low byte: round to nearest even, finite values saturate to
-// +-448 (satfinite). Non-finite values become NaN as in cast_e4m3 (satfinite alone would turn
-// +-Inf into +-448 and may keep a NaN's sign); only NaN reaches here, from a NaN or Inf block.
+// +-448 (satfinite). kMayBeNonFinite: non-finite values become NaN as in cast_e4m3 (satfinite
+// alone would turn +-Inf into +-448 and may keep a NaN's sign); only NaN reaches here, from a
+// NaN or Inf block. A block with a finite scale holds only finite values (|y| <= amax).
+template <bool kMayBeNonFinite>
 __device__ __forceinline__ uint32_t e4m3x2(float lo, float hi) {
   uint32_t bits = __nv_cvt_float2_to_fp8x2(make_float2(lo, hi), __NV_SATFINITE, __NV_E4M3);
-  if (!is_finite(lo)) bits = (bits & 0xff00u) | kE4m3NaN;
-  if (!is_finite(hi)) bits = (bits & 0x00ffu) | (kE4m3NaN << 8);
+  if constexpr (kMayBeNonFinite) {
+    if (!is_finite(lo)) bits = (bits & 0xff00u) | kE4m3NaN;
+    if (!is_finite(hi)) bits = (bits & 0x00ffu) | (kE4m3NaN << 8);
+  }
   return bits;
 }
 
 // 8 values / scale as 8 e4m3 bytes, the first value in the lowest byte.
+template <bool kMayBeNonFinite>
 __device__ __forceinline__ uint2 quantize8(const float (&y)[8], float scale) {
   uint32_t pairs[4];
 #pragma unroll
-  for (int k = 0; k < 4; ++k) pairs[k] = e4m3x2(div_rn(y[2 * k], scale), div_rn(y[2 * k + 1], scale));
+  for (int k = 0; k < 4; ++k) {
+    pairs[k] = e4m3x2<kMayBeNonFinite>(div_rn(y[2 * k], scale), div_rn(y[2 * k + 1], scale));
+  }
   return make_uint2(pairs[0] | (pairs[1] << 16), pairs[2] | (pairs[3] << 16));
 }
 
@@ -203,6 +219,8 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
 
   // Pass 1: amax on the bits of |y|. For non-negative floats the unsigned order is the float
   // order, subnormals included, and every NaN is above Inf: the max propagates NaN for free.
+  constexpr bool kKeepRotated = kHeadDim == 64;  // within the 64 registers of a 1024-thread CTA
+  float kept[kKeepRotated ? Tiling::kLoads : 1][8];
   uint32_t amax_bits = 0;
 #pragma unroll
   for (int i = 0; i < Tiling::kLoads; ++i) {
@@ -211,6 +229,10 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
     if (rotate) hadamard<Tiling::kLanesPerRow>(y, signs, lane);
 #pragma unroll
     for (int j = 0; j < 8; ++j) amax_bits = max(amax_bits, __float_as_uint(y[j]) & kAbsMask);
+    if constexpr (kKeepRotated) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) kept[i][j] = y[j];
+    }
   }
   __shared__ uint32_t warp_amax[kMaxThreads / 32];
   amax_bits = __reduce_max_sync(0xffffffffu, amax_bits);
@@ -222,6 +244,7 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
   // (bits above Inf's) is not flushed, so a poisoned block stays poisoned.
   const float scale = div_rn(__uint_as_float(amax_bits), kE4m3Max);
   const bool flushed = __float_as_uint(scale) < kFltMinBits;
+  const bool finite_block = is_finite(scale);
   if (threadIdx.x == 0) {
     a.scale[(int64_t(batch) * a.heads + head) * gridDim.x + block] = flushed ? FLT_MIN : scale;
   }
@@ -235,10 +258,18 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
   for (int i = 0; i < Tiling::kLoads; ++i) {
     const int r = row_of(i);
     float y[8];
-    widen<kBf16>(raw[i], y);
-    if (rotate) hadamard<Tiling::kLanesPerRow>(y, signs, lane);
+    if constexpr (kKeepRotated) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) y[j] = kept[i][j];
+    } else {
+      widen<kBf16>(raw[i], y);
+      if (rotate) hadamard<Tiling::kLanesPerRow>(y, signs, lane);
+    }
     // Padding rows are zeros even in a NaN block (0 / NaN would be NaN).
-    const uint2 q = flushed || r >= rows ? make_uint2(0, 0) : quantize8(y, scale);
+    // The NaN fix-up only in a block whose scale is not finite (a block-uniform branch).
+    const uint2 q = flushed || r >= rows ? make_uint2(0, 0)
+                    : finite_block         ? quantize8<false>(y, scale)
+                                           : quantize8<true>(y, scale);
     if (a.v_layout) {
       if (r < extent) {
         uint8_t* dst = stage + col * a.stage_pitch + v_position(r);
