@@ -9,6 +9,7 @@
 
 #include "device_info.h"
 #include "errors.h"
+#include "flash_bwd_params.h"
 #include "flash_params.h"
 #include "quantize_fp8.h"
 #include "smoke_kernel.h"
@@ -111,6 +112,47 @@ void fwd_fp8(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v_t, std::uintpt
   fa3::run_fwd(p, as_stream(stream));
 }
 
+// Backward (fp16/bf16): q, k, v, o, dout and dq, dk, dv with (batch, row, head) strides; lse
+// (batch, nheads, seqlen_q) fp32 from the forward; bwd_workspace_bytes(...) of device memory.
+void bwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o, std::uintptr_t dout,
+         std::uintptr_t lse, std::uintptr_t dq, std::uintptr_t dk, std::uintptr_t dv, StrideTuple q_stride,
+         StrideTuple k_stride, StrideTuple v_stride, StrideTuple o_stride, StrideTuple dout_stride,
+         StrideTuple dq_stride, StrideTuple dk_stride, StrideTuple dv_stride, int batch, int seqlen_q, int seqlen_k,
+         int nheads, int nheads_kv, int headdim, float softmax_scale, bool causal, int dtype, bool deterministic,
+         std::uintptr_t workspace, int64_t workspace_bytes, std::uintptr_t stream) {
+  fa3::BwdParams p{};
+  p.q = as_ptr<const void>(q);
+  p.k = as_ptr<const void>(k);
+  p.v = as_ptr<const void>(v);
+  p.o = as_ptr<const void>(o);
+  p.dout = as_ptr<const void>(dout);
+  p.lse = as_ptr<const float>(lse);
+  p.dq = as_ptr<void>(dq);
+  p.dk = as_ptr<void>(dk);
+  p.dv = as_ptr<void>(dv);
+  p.q_stride = as_strides(q_stride);
+  p.k_stride = as_strides(k_stride);
+  p.v_stride = as_strides(v_stride);
+  p.o_stride = as_strides(o_stride);
+  p.dout_stride = as_strides(dout_stride);
+  p.dq_stride = as_strides(dq_stride);
+  p.dk_stride = as_strides(dk_stride);
+  p.dv_stride = as_strides(dv_stride);
+  p.batch = batch;
+  p.seqlen_q = seqlen_q;
+  p.seqlen_k = seqlen_k;
+  p.nheads = nheads;
+  p.nheads_kv = nheads_kv;
+  p.headdim = headdim;
+  p.softmax_scale = softmax_scale;
+  p.causal = causal;
+  p.dtype = static_cast<fa3::Dtype>(dtype);
+  p.deterministic = deterministic;
+  p.workspace = as_ptr<void>(workspace);
+  p.workspace_bytes = workspace_bytes;
+  fa3::run_bwd(p, as_stream(stream));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -175,6 +217,26 @@ PYBIND11_MODULE(_C, m) {
         "FP8 attention forward (device pointers): e4m3 q, k (batch, seqlen, heads, headdim) and V^T\n"
         "(batch, nheads_kv, headdim, seqlen_k_padded; v_t_stride = (batch, headdim, head)) with keys relabeled\n"
         "in groups of 16; fp32 descales with (batch, head, block) strides; out_dtype 0 fp16, 1 bf16.");
+
+  m.def("bwd", &bwd, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("o"), py::arg("dout"), py::arg("lse"),
+        py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("q_stride"), py::arg("k_stride"), py::arg("v_stride"),
+        py::arg("o_stride"), py::arg("dout_stride"), py::arg("dq_stride"), py::arg("dk_stride"),
+        py::arg("dv_stride"), py::arg("batch"), py::arg("seqlen_q"), py::arg("seqlen_k"), py::arg("nheads"),
+        py::arg("nheads_kv"), py::arg("headdim"), py::arg("softmax_scale"), py::arg("causal"), py::arg("dtype"),
+        py::arg("deterministic"), py::arg("workspace"), py::arg("workspace_bytes"), py::arg("stream"),
+        "Attention backward (device pointers; strides (batch, row, head) in elements; dtype 0 fp16, 1 bf16;\n"
+        "head dims 64, 128): dq, dk, dv from q, k, v, o, dout and the forward's lse, with\n"
+        "bwd_workspace_bytes(...) bytes of device memory at workspace (256-byte aligned).");
+
+  m.def("bwd_workspace_bytes", [](int batch, int seqlen_q, int nheads, int headdim) {
+    fa3::BwdParams p{};
+    p.batch = batch;
+    p.seqlen_q = seqlen_q;
+    p.nheads = nheads;
+    p.headdim = headdim;
+    return fa3::bwd_workspace_bytes(p);
+  }, py::arg("batch"), py::arg("seqlen_q"), py::arg("nheads"), py::arg("headdim"),
+     "Bytes of device workspace bwd needs (dQ's fp32 accumulator and per-row vectors).");
 
   m.def("fwd_tile_size", [](int headdim, bool fp8) {
     FA3_CHECK_ARG(headdim == 64 || headdim == 128 || headdim == 256, "headdim must be 64, 128 or 256, got " << headdim);

@@ -4,9 +4,8 @@
 
 #include <type_traits>
 
-#include <cutlass/numeric_types.h>
-
 #include "cuda_check.h"
+#include "cutlass_element.h"
 #include "device_info.h"
 #include "epilogue_fwd_sm90.hpp"
 #include "flash_fwd_instances.h"
@@ -19,11 +18,6 @@
 #include "tile_size.h"
 
 namespace fa3 {
-
-template <Dtype kDtype> struct CutlassElement;
-template <> struct CutlassElement<Dtype::kFloat16> { using type = cutlass::half_t; };
-template <> struct CutlassElement<Dtype::kBFloat16> { using type = cutlass::bfloat16_t; };
-template <> struct CutlassElement<Dtype::kFloat8E4M3> { using type = cutlass::float_e4m3_t; };
 
 template <Dtype kDtype, Dtype kOutDtype, int kHeadDim, bool kCausal, FwdSchedule kSchedule>
 void run_fwd_instance(FwdParams const& params, void* stream) {

@@ -1,4 +1,4 @@
-// Named-barrier IDs of the forward kernel, in one place. cutlass::arch::NamedBarrier adds its 8
+// Named-barrier IDs of the forward and backward kernels, in one place. cutlass::arch::NamedBarrier adds its 8
 // reserved IDs, so these must stay in [0, 8).
 #pragma once
 
@@ -18,6 +18,15 @@ enum class FwdNamedBarrier : int {
   // Split-tile merge (split_tile_merge.hpp): all consumer threads, around the ticket and the
   // parked state of a tile cut between two CTAs.
   kSplitTile = 4,
+};
+
+enum class BwdNamedBarrier : int {
+  // All consumer threads: this step's dS is in shared memory (both warpgroups' keys), so the
+  // dQ = dS K GEMMs may read it.
+  kDsReady = 0,
+  // Deterministic mode, all consumer threads: around adding this CTA's dQ (its turn is checked
+  // by one thread before, handed on by one thread after).
+  kDqTurn = 1,
 };
 
 }  // namespace fa3

@@ -1,9 +1,10 @@
 """Small forward-kernel calls for compute-sanitizer (memcheck, racecheck): every head dim and
 dtype, causal or not, tails on both sequences, GQA, strided inputs; with --fp8, the FP8 path
-(quantization kernel and FP8 forward) on five of them instead (a separate run, so that each
-stays within the device cycle's time limit under racecheck). Checks values too.
+(quantization kernel and FP8 forward) on seven of them instead, with --bwd the backward (both
+modes) on four (separate runs, so that each stays within the device cycle's time limit under
+racecheck). Checks values too.
 
-    compute-sanitizer --tool memcheck python3 scripts/sanitizer_cases.py [--fp8]
+    compute-sanitizer --tool memcheck python3 scripts/sanitizer_cases.py [--fp8 | --bwd]
 """
 import sys
 
@@ -54,12 +55,33 @@ def run_fp8() -> int:
     return len(cases)
 
 
+def run_bwd() -> int:
+    """The backward (preprocess, main kernel, dQ postprocess), default and deterministic, against
+    FP64 gradients loosely."""
+    cases = [CASES[i] for i in (0, 1, 2, 3)]
+    for b, sq, sk, h, hkv, d, causal in cases:
+        for deterministic in (False, True):
+            q = torch.randn(b, sq, h, d, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+            k, v = (torch.randn(b, sk, hkv, d, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+                    for _ in range(2))
+            dout = torch.randn(b, sq, h, d, device="cuda", dtype=torch.bfloat16)
+            out = fa3.flash_attn_func(q, k, v, causal=causal, deterministic=deterministic)
+            got = torch.autograd.grad(out, (q, k, v), dout)
+            qd, kd, vd = (x.detach().double().requires_grad_() for x in (q, k, v))
+            ref = torch.autograd.grad(attention_ref(qd, kd, vd, causal=causal), (qd, kd, vd), dout.double())
+            for name, g, r in zip("qkv", got, ref):
+                err = (g.double() - r).abs().max().item()
+                assert err < 5e-2 * max(1.0, r.abs().max().item()), f"bwd case {(b, sq, sk, h, hkv, d, causal)}: d{name} max error {err}"
+    return 2 * len(cases)
+
+
 def main() -> None:
     torch.manual_seed(0)
-    fp8 = sys.argv[1:] == ["--fp8"]
-    calls = run_fp8() if fp8 else run_fp16_bf16()
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    calls = {"--fp8": run_fp8, "--bwd": run_bwd}.get(mode, run_fp16_bf16)()
     torch.cuda.synchronize()
-    print(f"sanitizer cases OK: {calls} {'FP8 ' if fp8 else ''}forward calls")
+    what = {"--fp8": "FP8 forward", "--bwd": "backward"}.get(mode, "forward")
+    print(f"sanitizer cases OK: {calls} {what} calls")
 
 
 if __name__ == "__main__":

@@ -133,7 +133,20 @@ def test_small_real_run(tmp_path, capsys):
     assert "fa3/best" in capsys.readouterr().out
 
 
-def test_fp8_and_ablation_are_separate_runs(capsys):
+@pytest.mark.parametrize("flags", [["--fp8", "--ablation"], ["--bwd", "--fp8"], ["--bwd", "--ablation"]])
+def test_fp8_ablation_and_bwd_are_separate_runs(capsys, flags):
     from fa3.bench import main
-    assert main(["--fp8", "--ablation"]) == 2
-    assert "error: --ablation and --fp8 are separate runs; give one" in capsys.readouterr().err
+    assert main(flags) == 2
+    assert "error: --ablation, --fp8 and --bwd are separate runs; give one" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_backward_bench_counts_2_5_forwards(tmp_path, capsys):
+    from fa3.bench import main
+    js = tmp_path / "bwd.json"
+    assert main(["--bwd", "--hdim", "128", "--seqlen", "1024", "--causal", "false", "--impl", "fa3", "sdpa-cudnn",
+                 "--json", str(js), "--no-progress", "--rounds", "1"]) == 0
+    rows = json.loads(js.read_text())
+    assert [r["mode"] for r in rows] == ["bwd", "bwd"] and rows[0]["error"] is None
+    assert rows[0]["tflops"] == pytest.approx(attention_flops(16, 16, 1024, 1024, 128, False, "bwd") / rows[0]["ms"] / 1e9)
+    assert "TFLOP/s, backward" in capsys.readouterr().out

@@ -15,6 +15,7 @@ when causal).
     python -m fa3.bench --ablation        # pingpong / intra-warpgroup overlap / stream-K on and off, hdim 128
     python -m fa3.bench --fp8             # FP8: kernel alone and end to end, against cuDNN FP8 (if installed),
                                           # fa3 bf16 and cuDNN bf16
+    python -m fa3.bench --bwd             # backward alone (FLOPs = 2.5 x forward), same peers
 """
 from __future__ import annotations
 
@@ -112,6 +113,19 @@ def _flash_attn_3(q, k, v, causal) -> Tuple[Runner, ContextManager]:
     return (lambda: flash_attn_interface.flash_attn_func(q, k, v, causal=causal)), contextlib.nullcontext()
 
 
+def backward_of(prepare: Callable) -> Callable:
+    """An impl's backward alone: its forward runs once (in its context, e.g. SDPA's backend
+    choice), the runner is the gradient of q, k, v for a fixed dO (the graph is kept)."""
+    def prepare_backward(q, k, v, causal) -> Tuple[Runner, ContextManager]:
+        q, k, v = (x.detach().requires_grad_() for x in (q, k, v))
+        fn, ctx = prepare(q, k, v, causal)
+        with ctx:
+            out = fn()
+        dout = torch.randn_like(out)
+        return (lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)), contextlib.nullcontext()
+    return prepare_backward
+
+
 def available_impls() -> Dict[str, Callable]:
     impls: Dict[str, Callable] = {"fa3": _fa3, "fa3-fp8": _fa3_fp8, "fa3-fp8-e2e": _fa3_fp8_end_to_end,
                                   "sdpa-cudnn": _sdpa("CUDNN_ATTENTION"), "sdpa-flash": _sdpa("FLASH_ATTENTION")}
@@ -169,13 +183,16 @@ def time_interleaved(runners: Dict[str, Callable[[], float]], rounds: int) -> Di
 
 
 def run(configs: Sequence[Tuple[int, int, int, int, bool]], dtype: str = "bf16",
-        impls: Optional[Sequence[str]] = None, progress: bool = True, rounds: int = 3) -> List[BenchRecord]:
-    """Time every implementation on every configuration (forward), in `rounds` interleaved rounds
-    of about 100 ms per implementation each."""
+        impls: Optional[Sequence[str]] = None, progress: bool = True, rounds: int = 3,
+        mode: str = "fwd") -> List[BenchRecord]:
+    """Time every implementation on every configuration, forward (mode "fwd") or backward alone
+    ("bwd"), in `rounds` interleaved rounds of about 100 ms per implementation each."""
     from tqdm.auto import tqdm
 
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if mode not in ("fwd", "bwd"):
+        raise ValueError(f"mode must be 'fwd' or 'bwd', got {mode!r}")
     table = available_impls()
     names = list(impls) if impls else [n for n in DEFAULT_IMPLS if n in table]
     unknown = [n for n in names if n not in table]
@@ -189,13 +206,14 @@ def run(configs: Sequence[Tuple[int, int, int, int, bool]], dtype: str = "bf16",
         gen = torch.Generator(device=device).manual_seed(seqlen * 1000 + hdim)
         q, k, v = (torch.randn(batch, seqlen, nheads, hdim, device=device, dtype=DTYPES[dtype], generator=gen)
                    for _ in range(3))
-        flops = attention_flops(batch, nheads, seqlen, seqlen, hdim, causal)
+        flops = attention_flops(batch, nheads, seqlen, seqlen, hdim, causal, mode)
 
         def runner(name: str) -> Callable[[], float]:
             def time_once() -> float:
                 bar.set_postfix_str(f"{name} hdim {hdim} seqlen {seqlen}{' causal' if causal else ''}")
                 bar.update()
-                fn, ctx = table[name](q, k, v, causal)  # a fresh context each round (SDPA's is single-use)
+                prepare = table[name] if mode == "fwd" else backward_of(table[name])
+                fn, ctx = prepare(q, k, v, causal)  # a fresh context each round (SDPA's is single-use)
                 with ctx:
                     return time_ms(fn, min_time_ms=100.0)
             return time_once
@@ -209,7 +227,7 @@ def run(configs: Sequence[Tuple[int, int, int, int, bool]], dtype: str = "bf16",
                 bar.update(rounds - 1)
             else:
                 per_round, ms = got, statistics.median(got)
-            records.append(BenchRecord(name, "fwd", dtype, hdim, seqlen, seqlen, batch, nheads, nheads, causal, ms,
+            records.append(BenchRecord(name, mode, dtype, hdim, seqlen, seqlen, batch, nheads, nheads, causal, ms,
                                        flops / ms / 1e9 if ms else None, gpu, date, commit, error, per_round))
         del q, k, v
     bar.close()
@@ -242,7 +260,8 @@ def format_table(records: Sequence[BenchRecord]) -> str:
     fp8_ratios = ratio_to_best_peer(records, "fa3-fp8") if "fa3-fp8" in impls else None
     header = f"{'hdim':>4} {'causal':>6} {'seqlen':>6} {'batch':>5} " + " ".join(f"{i:>12}" for i in impls) + \
         f" {'fa3/best':>9}" + (f" {'fp8/best':>9}" if fp8_ratios is not None else "")
-    lines = [f"TFLOP/s, forward, {records[0].dtype}, {records[0].gpu}" if records else "no records", header,
+    what = {"fwd": "forward", "bwd": "backward"}.get(records[0].mode, records[0].mode) if records else ""
+    lines = [f"TFLOP/s, {what}, {records[0].dtype}, {records[0].gpu}" if records else "no records", header,
              "-" * len(header)]
     by_key: Dict[tuple, Dict[str, BenchRecord]] = {}
     for r in records:
@@ -309,7 +328,8 @@ def plot(records: Sequence[BenchRecord], path: str) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(impls), bbox_to_anchor=(0.5, 0.955), fontsize=9)
     first = records[0]
-    fig.suptitle(f"Attention forward, {first.dtype}, {first.gpu}, {first.date}, commit {first.commit}")
+    what = {"fwd": "forward", "bwd": "backward"}.get(first.mode, first.mode)
+    fig.suptitle(f"Attention {what}, {first.dtype}, {first.gpu}, {first.date}, commit {first.commit}")
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -330,6 +350,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "against cuDNN")
     p.add_argument("--fp8", action="store_true",
                    help=f"FP8 rows: {', '.join(FP8_IMPLS)} (bf16 inputs; TFLOP/s counted as for bf16)")
+    p.add_argument("--bwd", action="store_true",
+                   help="time the backward alone (dQ, dK, dV for a fixed dO; FLOPs = 2.5 x forward)")
     p.add_argument("--rounds", type=int, default=3,
                    help="interleaved rounds per configuration, ~100 ms per implementation each (default 3)")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
@@ -369,8 +391,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if any(s < 1 for s in args.seqlen):
         print(f"error: --seqlen values must be >= 1, got {min(args.seqlen)}", file=sys.stderr)
         return 2
-    if args.ablation and args.fp8:
-        print("error: --ablation and --fp8 are separate runs; give one", file=sys.stderr)
+    if sum((args.ablation, args.fp8, args.bwd)) > 1:
+        print("error: --ablation, --fp8 and --bwd are separate runs; give one", file=sys.stderr)
         return 2
     if not torch.cuda.is_available():
         print("error: the benchmark needs a CUDA GPU (fa3's kernels need a Hopper GPU)", file=sys.stderr)
@@ -384,7 +406,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.impl = args.impl or [n for n in FP8_IMPLS if n in available_impls()]
     try:
         records = run(paper_configs(args.hdim, args.seqlen, causals), args.dtype, args.impl,
-                      progress=not args.no_progress, rounds=args.rounds)
+                      progress=not args.no_progress, rounds=args.rounds, mode="bwd" if args.bwd else "fwd")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ import torch
 
 from ._ext import require_hopper
 from ._validation import AttentionShape, check_bool, check_qkv, check_softmax_scale
+from .flash_attn_bwd import attach_autograd
 
 KERNEL_DTYPES = (torch.float16, torch.bfloat16)
 HEAD_DIMS = (64, 128, 256)
@@ -43,10 +44,11 @@ def strides(x: torch.Tensor) -> Tuple[int, int, int]:
 
 @torch.library.custom_op("fa3::fwd", mutates_args=(), device_types="cuda")
 def _fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: float, causal: bool,
-         schedule: int = 0, stream_k: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+         schedule: int = 0, stream_k: bool = True, deterministic: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
     """schedule: 0 the build's default; 1-4 one schedule by name (FwdSchedule in hopper/flash_params.h).
     stream_k: let the persistent kernel cut its last tiles between CTAs to balance the last wave
-    (hopper/stream_k_plan.h); False only to measure what that buys."""
+    (hopper/stream_k_plan.h); False only to measure what that buys. deterministic: for the
+    backward only (flash_attn_bwd.py); the forward is deterministic either way."""
     ext = require_hopper(q.device, "fa3.flash_attn_func")
     for name, x in (("q", q), ("k", k), ("v", v)):
         check_alignment(x, name)
@@ -69,10 +71,13 @@ def _fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: float
 
 
 @_fwd.register_fake
-def _fwd_fake(q, k, v, softmax_scale, causal, schedule=0, stream_k=True):
+def _fwd_fake(q, k, v, softmax_scale, causal, schedule=0, stream_k=True, deterministic=False):
     batch, seqlen_q, nheads, _ = q.shape
     return torch.empty_like(q, memory_format=torch.contiguous_format), \
         q.new_empty((batch, nheads, seqlen_q), dtype=torch.float32)
+
+
+attach_autograd(_fwd)
 
 
 def check_fwd_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> AttentionShape:
@@ -90,9 +95,9 @@ def check_fwd_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Atten
 def flash_attn_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_scale: Optional[float] = None,
                     causal: bool = False, return_lse: bool = False, *, q_descale: Optional[torch.Tensor] = None,
                     k_descale: Optional[torch.Tensor] = None, v_descale: Optional[torch.Tensor] = None,
-                    out_dtype: Optional[torch.dtype] = None
+                    out_dtype: Optional[torch.dtype] = None, deterministic: bool = False
                     ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
-    """Attention forward on Hopper, in the layout and conventions of flash_attn_func.
+    """Attention on Hopper, in the layout and conventions of flash_attn_func.
 
     Args:
         q: (batch, seqlen_q, nheads, headdim), fp16, bf16 or float8_e4m3fn, CUDA.
@@ -108,6 +113,12 @@ def flash_attn_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_s
             tile of the FP8 kernel (``fa3.fp8_block_sizes``); None means 1. V is rewritten once
             into the FP8 kernel's layout (``fa3.fp8``); ``fa3.quantize_fp8`` produces it directly.
         out_dtype: e4m3 inputs only: torch.bfloat16 (default) or torch.float16.
+        deterministic: make the backward bitwise reproducible (dQ's sums over key tiles in a fixed
+            order; slower). The default backward adds them in whatever order the GPU runs.
+
+    Gradients (fp16/bf16, head dims 64 and 128): q, k and v get theirs through autograd; the
+    backward recomputes the attention matrix from q, k, v, O and the LSE. The LSE is not
+    differentiable.
 
     Returns:
         O (batch, seqlen_q, nheads, headdim) in q's dtype (out_dtype for e4m3); with
@@ -126,7 +137,8 @@ def flash_attn_func(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, softmax_s
     scale = check_softmax_scale(softmax_scale, shape.headdim)
     check_bool(causal, "causal")
     check_bool(return_lse, "return_lse")
-    out, lse = _fwd(q, k, v, scale, causal)
+    check_bool(deterministic, "deterministic")
+    out, lse = _fwd(q, k, v, scale, causal, 0, True, deterministic)
     return (out, lse) if return_lse else out
 
 

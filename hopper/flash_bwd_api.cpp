@@ -1,0 +1,85 @@
+// run_bwd: checks a BwdParams (every message names the field) and runs the backward: the
+// preprocess (D, LSE in log2 units, zeroed dQ accumulator), the main kernel for (dtype, head
+// dim, causal), the dQ postprocess. Plain C++: the kernels are behind flash_bwd_instances.h
+// and flash_bwd_prepost.h. Python validates first; these checks guard direct callers of fa3._C.
+#include <cstdint>
+
+#include "bwd_workspace.h"
+#include "errors.h"
+#include "flash_bwd_instances.h"
+#include "flash_bwd_params.h"
+#include "flash_bwd_prepost.h"
+
+namespace fa3 {
+namespace {
+
+// A (batch, rows, heads, contiguous) 16-bit tensor as TMA and the epilogue read or write it.
+void check_tensor(const void* ptr, const Strides3& s, int64_t rows, int64_t heads, int64_t batch, const char* name) {
+  FA3_CHECK_ARG(ptr != nullptr, name << " must not be a null pointer");
+  FA3_CHECK_ARG(reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0,
+                name << " must be 16-byte aligned (TMA), got address " << ptr);
+  const int64_t sizes[3] = {batch, rows, heads};
+  const int64_t strides[3] = {s.batch, s.row, s.head};
+  const char* labels[3] = {"batch", "row", "head"};
+  for (int i = 0; i < 3; ++i) {
+    FA3_CHECK_ARG(strides[i] >= 0, name << " " << labels[i] << " stride must be >= 0, got " << strides[i]);
+    FA3_CHECK_ARG(sizes[i] == 1 || strides[i] % 8 == 0,
+                  name << " " << labels[i] << " stride must be a multiple of 8 elements (16 bytes), got "
+                       << strides[i]);
+  }
+}
+
+template <Dtype kDtype, int kHeadDim>
+void run_causal_or_not(const BwdParams& p, void* stream) {
+  if (p.causal) return run_bwd_instance<kDtype, kHeadDim, true>(p, stream);
+  run_bwd_instance<kDtype, kHeadDim, false>(p, stream);
+}
+
+template <Dtype kDtype>
+void run_head_dim(const BwdParams& p, void* stream) {
+  if (p.headdim == 64) return run_causal_or_not<kDtype, 64>(p, stream);
+  run_causal_or_not<kDtype, 128>(p, stream);
+}
+
+}  // namespace
+
+int64_t bwd_workspace_bytes(const BwdParams& p) {
+  return bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim).bytes;
+}
+
+void run_bwd(const BwdParams& p, void* stream) {
+  FA3_CHECK_ARG(p.batch >= 1 && p.batch <= 65535, "batch must be in [1, 65535], got " << p.batch);
+  FA3_CHECK_ARG(p.seqlen_q >= 1, "seqlen_q must be >= 1, got " << p.seqlen_q);
+  FA3_CHECK_ARG(p.seqlen_k >= 1, "seqlen_k must be >= 1, got " << p.seqlen_k);
+  FA3_CHECK_ARG(p.nheads >= 1 && p.nheads <= 65535, "nheads must be in [1, 65535], got " << p.nheads);
+  FA3_CHECK_ARG(p.nheads_kv >= 1 && p.nheads_kv <= 65535 && p.nheads % p.nheads_kv == 0,
+                "nheads (" << p.nheads << ") must be a multiple of nheads_kv (" << p.nheads_kv << ")");
+  FA3_CHECK_ARG(p.headdim == 64 || p.headdim == 128,
+                "headdim must be 64 or 128 for the backward, got " << p.headdim);
+  FA3_CHECK_ARG(p.dtype == Dtype::kFloat16 || p.dtype == Dtype::kBFloat16,
+                "dtype must be 0 (fp16) or 1 (bf16) for the backward, got " << static_cast<int>(p.dtype));
+  check_tensor(p.q, p.q_stride, p.seqlen_q, p.nheads, p.batch, "q");
+  check_tensor(p.k, p.k_stride, p.seqlen_k, p.nheads_kv, p.batch, "k");
+  check_tensor(p.v, p.v_stride, p.seqlen_k, p.nheads_kv, p.batch, "v");
+  check_tensor(p.o, p.o_stride, p.seqlen_q, p.nheads, p.batch, "o");
+  check_tensor(p.dout, p.dout_stride, p.seqlen_q, p.nheads, p.batch, "dout");
+  check_tensor(p.dq, p.dq_stride, p.seqlen_q, p.nheads, p.batch, "dq");
+  check_tensor(p.dk, p.dk_stride, p.seqlen_k, p.nheads_kv, p.batch, "dk");
+  check_tensor(p.dv, p.dv_stride, p.seqlen_k, p.nheads_kv, p.batch, "dv");
+  FA3_CHECK_ARG(p.lse != nullptr, "lse must not be a null pointer");
+  const int64_t workspace_bytes = bwd_workspace_bytes(p);
+  FA3_CHECK_ARG(p.workspace != nullptr && p.workspace_bytes >= workspace_bytes,
+                "workspace must hold " << workspace_bytes << " bytes (bwd_workspace_bytes), got "
+                                       << p.workspace_bytes << " at " << p.workspace);
+  FA3_CHECK_ARG(reinterpret_cast<std::uintptr_t>(p.workspace) % 256 == 0,
+                "workspace must be 256-byte aligned, got address " << p.workspace);
+  run_bwd_preprocess(p, stream);
+  if (p.dtype == Dtype::kFloat16) {
+    run_head_dim<Dtype::kFloat16>(p, stream);
+  } else {
+    run_head_dim<Dtype::kBFloat16>(p, stream);
+  }
+  run_bwd_postprocess(p, stream);
+}
+
+}  // namespace fa3

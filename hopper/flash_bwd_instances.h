@@ -1,0 +1,12 @@
+// Declaration of the backward kernels built by instantiations/flash_bwd_*.cu, in plain C++ so
+// the dispatcher can call them without seeing CuTe.
+#pragma once
+
+#include "flash_bwd_params.h"
+
+namespace fa3 {
+
+template <Dtype kDtype, int kHeadDim, bool kCausal>
+void run_bwd_instance(BwdParams const& params, void* stream);
+
+}  // namespace fa3

@@ -1,0 +1,40 @@
+// Host launcher of the backward main kernel for one (dtype, head dim, causal): builds the
+// collectives' parameters (TMA descriptors included) and launches one CTA per (key tile,
+// key/value head, batch).
+#pragma once
+
+#include "bwd_kernel_traits.h"
+#include "bwd_tile_size.h"
+#include "cuda_check.h"
+#include "cutlass_element.h"
+#include "epilogue_bwd_sm90.hpp"
+#include "flash_bwd_instances.h"
+#include "flash_bwd_kernel_sm90.hpp"
+#include "mainloop_bwd_sm90.hpp"
+
+namespace fa3 {
+
+template <Dtype kDtype, int kHeadDim, bool kCausal>
+void run_bwd_instance(BwdParams const& params, void* stream) {
+  using Element = typename CutlassElement<kDtype>::type;
+  constexpr BwdTileSize kTile = bwd_tile_size(kHeadDim);
+  using Traits = BwdKernelTraits<Element, kHeadDim, kTile.block_m, kTile.block_n>;
+  using Mainloop = MainloopBwdSm90<Traits, kCausal>;
+  using Epilogue = EpilogueBwdSm90<Traits>;
+  using Kernel = FlashBwdKernelSm90<Traits, Mainloop, Epilogue>;
+  typename Kernel::Params kernel_params{Mainloop::to_underlying_arguments(params),
+                                        Epilogue::to_underlying_arguments(params)};
+  auto kernel = flash_bwd_kernel<Kernel>;
+  constexpr int kSmem = Kernel::kSharedStorageSize;
+  FA3_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  dim3 grid((params.seqlen_k + kTile.block_n - 1) / kTile.block_n, params.nheads_kv, params.batch);
+  kernel<<<grid, Kernel::kThreads, kSmem, static_cast<cudaStream_t>(stream)>>>(kernel_params);
+  FA3_CHECK_LAUNCH();
+}
+
+}  // namespace fa3
+
+// One line per instantiation file: both mask variants of one (dtype, head dim).
+#define FA3_INSTANTIATE_BWD(DTYPE, HEADDIM)                                                                   \
+  template void fa3::run_bwd_instance<fa3::Dtype::DTYPE, HEADDIM, false>(fa3::BwdParams const&, void*); \
+  template void fa3::run_bwd_instance<fa3::Dtype::DTYPE, HEADDIM, true>(fa3::BwdParams const&, void*);

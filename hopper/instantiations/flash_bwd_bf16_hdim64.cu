@@ -1,0 +1,5 @@
+// Backward kernels for bf16, head dim 64 (causal and not): one file per (dtype, head dim) so
+// the build compiles them in parallel.
+#include "flash_bwd_launch.hpp"
+
+FA3_INSTANTIATE_BWD(kBFloat16, 64)

@@ -1,0 +1,323 @@
+// Backward mainloop (fp16/bf16), split as a CUTLASS collective. A CTA keeps one key tile (K, V)
+// in shared memory and visits the query tiles that see it, for every query head of its
+// key/value head's group:
+//   producer (one warp): K and V once; then per step Q with its LSE and dO with its D through a
+//     two-stage ring (PipelineTmaAsync; TMA tiles plus bulk copies of the row vectors).
+//   consumers (two warpgroups, 64 keys each), per step:
+//     S^T = K Q^T, dP^T = V dO^T                       (shared-memory operands)
+//     P^T = exp2(S^T * scale_log2 - LSE_log2), dS^T = P^T (dP^T - D)   (in registers)
+//     dV += P^T dO, dK += dS^T Q                       (P^T, dS^T as register operands)
+//     dS^T -> shared memory; dQ_partial = dS K (each warpgroup half of dQ's columns), added to
+//     the fp32 dQ accumulator in global memory with vector reductions.
+// The softmax scale of dK and dQ is applied at the end (epilogue, postprocess).
+#pragma once
+
+#include <cute/tensor.hpp>
+#include <cutlass/arch/barrier.h>
+#include <cutlass/pipeline/pipeline.hpp>
+
+#include "bwd_workspace.h"
+#include "flash_bwd_params.h"
+#include "mask.hpp"
+#include "named_barriers.h"
+#include "wgmma_utils.hpp"
+
+namespace fa3 {
+
+// Adds (a, b) to two adjacent floats in global memory (sm_90 vector reduction; no return value).
+CUTLASS_DEVICE void red_add_v2(float* address, float a, float b) {
+  asm volatile("red.relaxed.gpu.global.add.v2.f32 [%0], {%1, %2};" ::"l"(address), "f"(a), "f"(b) : "memory");
+}
+
+template <class Traits, bool kCausal>
+struct MainloopBwdSm90 {
+  using Element = typename Traits::Element;
+  static constexpr int kBlockM = Traits::kBlockM;
+  static constexpr int kBlockN = Traits::kBlockN;
+  static constexpr int kHeadDim = Traits::kHeadDim;
+  static constexpr int kStages = Traits::kStages;
+  using Mask = BwdMask<kBlockM, kBlockN, kCausal>;
+  using Pipeline = cutlass::PipelineTmaAsync<kStages>;
+  using PipelineState = cutlass::PipelineState<kStages>;
+
+  using GmemShape4 = cute::Shape<int32_t, int32_t, int32_t, int32_t>;  // (rows, head dim, heads, batch)
+  using GmemTensorIn = decltype(cute::make_tensor(
+      cute::make_gmem_ptr(static_cast<Element const*>(nullptr)), GmemShape4{},
+      cute::Stride<int64_t, cute::_1, int64_t, int64_t>{}));
+  using QTile = cute::Shape<cute::Int<kBlockM>, cute::Int<kHeadDim>>;
+  using KTile = cute::Shape<cute::Int<kBlockN>, cute::Int<kHeadDim>>;
+  using TmaQ = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensorIn{},
+                                            cute::take<0, 2>(typename Traits::SmemLayoutQ{}), QTile{}, cute::_1{}));
+  using TmaK = decltype(cute::make_tma_copy(cute::SM90_TMA_LOAD{}, GmemTensorIn{}, typename Traits::SmemLayoutKV{},
+                                            KTile{}, cute::_1{}));
+  static constexpr uint32_t kTileBytesQ = kBlockM * kHeadDim * sizeof(Element);
+  static constexpr uint32_t kRowBytes = kBlockM * sizeof(float);
+  static constexpr uint32_t kStageBytes = 2 * (kTileBytesQ + kRowBytes);  // Q, LSE, dO, D
+  static constexpr uint32_t kTmaBytesKV = 2 * kBlockN * kHeadDim * sizeof(Element);
+
+  struct SharedStorage {
+    cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutKV>, 1024> k;
+    cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutKV>, 1024> v;
+    cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutQ>, 1024> q;
+    cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutQ>, 1024> dout;
+    cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutDS>, 1024> ds;
+    alignas(16) float lse_log2[kStages][kBlockM];
+    alignas(16) float dsum[kStages][kBlockM];
+  };
+
+  struct Params {
+    GmemShape4 shape_q;
+    GmemShape4 shape_k;
+    TmaQ tma_q;
+    TmaQ tma_do;
+    TmaK tma_k;
+    TmaK tma_v;
+    Mask mask;
+    int nheads;
+    int group_size;  // query heads per key/value head
+    int m_blocks;
+    int seqlen_q_rounded;
+    float scale_log2;
+    float const* lse_log2;  // workspace (bwd_workspace.h)
+    float const* dsum;
+    float* dq_accum;
+    int* dq_counter;
+    bool deterministic;
+  };
+
+  static Params to_underlying_arguments(BwdParams const& p) {
+    using namespace cute;
+    BwdWorkspaceLayout w = bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim);
+    char* ws = static_cast<char*>(p.workspace);
+    GmemShape4 shape_q = make_shape(p.seqlen_q, p.headdim, p.nheads, p.batch);
+    GmemShape4 shape_k = make_shape(p.seqlen_k, p.headdim, p.nheads_kv, p.batch);
+    auto input = [](void const* ptr, GmemShape4 const& shape, Strides3 const& s) {
+      return make_tensor(make_gmem_ptr(static_cast<Element const*>(ptr)), shape,
+                         make_stride(s.row, _1{}, s.head, s.batch));
+    };
+    auto q_tma = [&](void const* ptr, Strides3 const& s) {
+      return make_tma_copy(SM90_TMA_LOAD{}, input(ptr, shape_q, s), take<0, 2>(typename Traits::SmemLayoutQ{}),
+                           QTile{}, _1{});
+    };
+    auto k_tma = [&](void const* ptr, Strides3 const& s) {
+      return make_tma_copy(SM90_TMA_LOAD{}, input(ptr, shape_k, s), typename Traits::SmemLayoutKV{}, KTile{}, _1{});
+    };
+    return {shape_q,
+            shape_k,
+            q_tma(p.q, p.q_stride),
+            q_tma(p.dout, p.dout_stride),
+            k_tma(p.k, p.k_stride),
+            k_tma(p.v, p.v_stride),
+            Mask{p.seqlen_q, p.seqlen_k},
+            p.nheads,
+            p.nheads / p.nheads_kv,
+            w.m_blocks,
+            w.seqlen_q_rounded,
+            p.softmax_scale * 1.4426950408889634f,  // log2(e)
+            reinterpret_cast<float const*>(ws + w.lse_log2_offset),
+            reinterpret_cast<float const*>(ws + w.dsum_offset),
+            reinterpret_cast<float*>(ws + w.dq_accum_offset),
+            reinterpret_cast<int*>(ws + w.counter_offset),
+            p.deterministic};
+  }
+
+  CUTLASS_DEVICE static void prefetch_tma_descriptors(Params const& params) {
+    cute::prefetch_tma_descriptor(params.tma_q.get_tma_descriptor());
+    cute::prefetch_tma_descriptor(params.tma_do.get_tma_descriptor());
+    cute::prefetch_tma_descriptor(params.tma_k.get_tma_descriptor());
+    cute::prefetch_tma_descriptor(params.tma_v.get_tma_descriptor());
+  }
+
+  // Row index of (batch, head, first row of query tile m) in the workspace's padded row vectors.
+  CUTLASS_DEVICE static int64_t row_offset(Params const& params, int bidb, int bidh, int m_block) {
+    return (int64_t(bidb) * params.nheads + bidh) * params.seqlen_q_rounded + m_block * kBlockM;
+  }
+
+  // Producer, one warp (one elected lane issues the copies): K and V of key tile n_block, then
+  // Q, LSE, dO and D of query tiles [m_begin, m_end) for every query head of the group.
+  CUTLASS_DEVICE void load(Params const& params, Pipeline& pipeline, PipelineState& write, SharedStorage& smem,
+                           cutlass::arch::ClusterTransactionBarrier& barrier_kv, int n_block, int bidh_kv, int bidb,
+                           int m_begin, int m_end) const {
+    using namespace cute;
+    if (!cute::elect_one_sync()) return;
+    Tensor mK = params.tma_k.get_tma_tensor(params.shape_k);
+    Tensor mV = params.tma_v.get_tma_tensor(params.shape_k);
+    Tensor mQ = params.tma_q.get_tma_tensor(params.shape_q);
+    Tensor mdO = params.tma_do.get_tma_tensor(params.shape_q);
+    Tensor sK = make_tensor(make_smem_ptr(smem.k.data()), typename Traits::SmemLayoutKV{});
+    Tensor sV = make_tensor(make_smem_ptr(smem.v.data()), typename Traits::SmemLayoutKV{});
+    Tensor sQ = make_tensor(make_smem_ptr(smem.q.data()), typename Traits::SmemLayoutQ{});
+    Tensor sdO = make_tensor(make_smem_ptr(smem.dout.data()), typename Traits::SmemLayoutQ{});
+    Tensor gK = local_tile(mK(_, _, bidh_kv, bidb), KTile{}, make_coord(n_block, _0{}));
+    Tensor gV = local_tile(mV(_, _, bidh_kv, bidb), KTile{}, make_coord(n_block, _0{}));
+    auto [tKgK, tKsK] = tma_partition(params.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
+    auto [tVgV, tVsV] = tma_partition(params.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
+    using BarrierType = cutlass::arch::ClusterTransactionBarrier::ValueType;
+    barrier_kv.arrive_and_expect_tx(kTmaBytesKV);
+    copy(params.tma_k.with(reinterpret_cast<BarrierType&>(barrier_kv), 0), tKgK, tKsK);
+    copy(params.tma_v.with(reinterpret_cast<BarrierType&>(barrier_kv), 0), tVgV, tVsV);
+
+    for (int g = 0; g < params.group_size; ++g) {
+      int const bidh = bidh_kv * params.group_size + g;
+      Tensor gQ = local_tile(mQ(_, _, bidh, bidb), QTile{}, make_coord(_, _0{}));
+      Tensor gdO = local_tile(mdO(_, _, bidh, bidb), QTile{}, make_coord(_, _0{}));
+      auto [tQgQ, tQsQ] = tma_partition(params.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
+      auto [tQgdO, tQsdO] =
+          tma_partition(params.tma_do, _0{}, Layout<_1>{}, group_modes<0, 2>(sdO), group_modes<0, 2>(gdO));
+      for (int m_block = m_begin; m_block < m_end; ++m_block) {
+        pipeline.producer_acquire(write);
+        uint64_t* full = pipeline.producer_get_barrier(write);
+        int const s = write.index();
+        copy(params.tma_q.with(*full, 0), tQgQ(_, m_block), tQsQ(_, s));
+        copy(params.tma_do.with(*full, 0), tQgdO(_, m_block), tQsdO(_, s));
+        int64_t const row = row_offset(params, bidb, bidh, m_block);
+        SM90_BULK_COPY_G2S::copy(params.lse_log2 + row, full, smem.lse_log2[s], kRowBytes);
+        SM90_BULK_COPY_G2S::copy(params.dsum + row, full, smem.dsum[s], kRowBytes);
+        ++write;
+      }
+    }
+  }
+
+  // Consumers: accumulate dK (unscaled) and dV for the key tile over every step the producer
+  // loads, in the same order; add each step's dS K to the dQ accumulator.
+  template <class FragKV>
+  CUTLASS_DEVICE void mma(Params const& params, Pipeline& pipeline, PipelineState& read, FragKV& tdKrdK,
+                          FragKV& tdVrdV, int thread_idx, SharedStorage& smem,
+                          cutlass::arch::ClusterTransactionBarrier& barrier_kv, int n_block, int bidh_kv, int bidb,
+                          int m_begin, int m_end) const {
+    using namespace cute;
+    using Int_M = Int<kBlockM>;
+    using Int_N = Int<kBlockN>;
+    using Int_D = Int<kHeadDim>;
+    clear(tdKrdK);
+    clear(tdVrdV);
+    if (m_end <= m_begin) return;
+    Tensor sK = make_tensor(make_smem_ptr(smem.k.data()), typename Traits::SmemLayoutKV{});
+    Tensor sV = make_tensor(make_smem_ptr(smem.v.data()), typename Traits::SmemLayoutKV{});
+    Tensor sKt = make_tensor(make_smem_ptr(smem.k.data()), typename Traits::SmemLayoutKt{});
+    Tensor sQ = make_tensor(make_smem_ptr(smem.q.data()), typename Traits::SmemLayoutQ{});
+    Tensor sdO = make_tensor(make_smem_ptr(smem.dout.data()), typename Traits::SmemLayoutQ{});
+    Tensor sQt = make_tensor(make_smem_ptr(smem.q.data()), typename Traits::SmemLayoutQt{});
+    Tensor sdOt = make_tensor(make_smem_ptr(smem.dout.data()), typename Traits::SmemLayoutQt{});
+    Tensor sdS = make_tensor(make_smem_ptr(smem.ds.data()), typename Traits::SmemLayoutDS{});
+    Tensor sdSt = make_tensor(make_smem_ptr(smem.ds.data()), typename Traits::SmemLayoutDSt{});
+
+    typename Traits::TiledMmaSdP mma_sdp;
+    typename Traits::TiledMmaDKV mma_dkv;
+    typename Traits::TiledMmaDQ mma_dq;
+    auto thr_sdp = mma_sdp.get_thread_slice(thread_idx);
+    auto thr_dkv = mma_dkv.get_thread_slice(thread_idx);
+    auto thr_dq = mma_dq.get_thread_slice(thread_idx);
+    Tensor tSrK = thr_sdp.partition_fragment_A(sK);
+    Tensor tSrV = thr_sdp.partition_fragment_A(sV);
+    Tensor tSrQ = thr_sdp.partition_fragment_B(sQ);     // (.., stage)
+    Tensor tSrdO = thr_sdp.partition_fragment_B(sdO);   // (.., stage)
+    Tensor tDrQt = thr_dkv.partition_fragment_B(sQt);   // (.., stage)
+    Tensor tDrdOt = thr_dkv.partition_fragment_B(sdOt); // (.., stage)
+    Tensor tQrdS = thr_dq.partition_fragment_A(sdS);    // (.., buffer)
+    Tensor tQrKt = thr_dq.partition_fragment_B(sKt);
+    Tensor tSsdSt = thr_sdp.partition_C(sdSt);          // where this thread's dS^T goes, (.., buffer)
+
+    Tensor tSrS = partition_fragment_C(mma_sdp, Shape<Int_N, Int_M>{});
+    Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<Int_N, Int_M>{});
+    Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<Int_M, Int_D>{});
+    Tensor tScS = thr_sdp.partition_C(make_identity_tensor(Shape<Int_N, Int_M>{}));  // (key, query) in the tiles
+    Tensor tdQcdQ = thr_dq.partition_C(make_identity_tensor(Shape<Int_M, Int_D>{}));
+    Tensor scores = make_tensor(tSrS.data(), acc_rowcol(tSrS.layout()));
+    Tensor dp = make_tensor(tSrdP.data(), acc_rowcol(tSrdP.layout()));
+    Tensor coords = make_tensor(tScS.data(), acc_rowcol(tScS.layout()));
+    // P^T and dS^T in the input precision: the register A operands of dV and dK's GEMMs.
+    Tensor rP = make_tensor_like<Element>(tSrS);
+    Tensor rdS = make_tensor_like<Element>(tSrdP);
+    Tensor tDrP = make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
+    Tensor tDrdS = make_tensor(rdS.data(), acc_as_a_operand(rdS.layout()));
+
+    int const m_unmasked = params.mask.m_block_unmasked(n_block, m_begin, m_end);
+    int ds_buffer = 0;
+    barrier_kv.wait(0);
+
+    auto step = [&](int bidh, int m_block, auto masked) {
+      int const s = read.index();
+      pipeline.consumer_wait(read);
+      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrK, tSrQ(_, _, _, s), tSrS);
+      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrV, tSrdO(_, _, _, s), tSrdP);
+      warpgroup_wait<0>();
+      // P^T = exp2(S^T scale_log2 - LSE_log2): the forward's probabilities, recomputed.
+      // dS^T = P^T (dP^T - D): the gradient of the scores (before the softmax scale).
+      CUTLASS_PRAGMA_UNROLL
+      for (int j = 0; j < size<1>(scores); ++j) {
+        int const query = int(get<1>(coords(0, j)));
+        float const lse = smem.lse_log2[s][query];
+        float const d = smem.dsum[s][query];
+        CUTLASS_PRAGMA_UNROLL
+        for (int i = 0; i < size<0>(scores); ++i) {
+          float p = exp2f(fmaf(scores(i, j), params.scale_log2, -lse));
+          if constexpr (decltype(masked)::value) {
+            if (params.mask.hidden(n_block, m_block, int(get<0>(coords(i, j))), query)) p = 0.f;
+          }
+          scores(i, j) = p;
+          dp(i, j) = p * (dp(i, j) - d);
+        }
+      }
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < size(rP); ++i) {
+        rP(i) = static_cast<Element>(tSrS(i));
+        rdS(i) = static_cast<Element>(tSrdP(i));
+      }
+      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrP, tDrdOt(_, _, _, s), tdVrdV);
+      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrdS, tDrQt(_, _, _, s), tdKrdK);
+      // dS^T to shared memory (beside the two GEMMs), visible to the async proxy, both halves in.
+      copy(rdS, tSsdSt(_, _, _, ds_buffer));
+      cutlass::arch::fence_view_async_shared();
+      cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDsReady));
+      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, tQrdS(_, _, _, ds_buffer), tQrKt, tdQrdQ);
+      warpgroup_wait<0>();
+      pipeline.consumer_release(read);
+      ++read;
+      ds_buffer ^= 1;
+      add_dq(params, tdQrdQ, tdQcdQ, thread_idx, n_block, bidh, bidb, m_block);
+    };
+
+    for (int g = 0; g < params.group_size; ++g) {
+      int const bidh = bidh_kv * params.group_size + g;
+      int m_block = m_begin;
+      for (; m_block < m_unmasked; ++m_block) step(bidh, m_block, cute::true_type{});
+      for (; m_block < m_end; ++m_block) step(bidh, m_block, cute::false_type{});
+    }
+  }
+
+  // dQ_accum[query tile] += this step's dS K. Deterministic mode takes turns in key-tile order:
+  // the CTA of key tile n adds after that of n - 1 (every key tile below n that this query tile
+  // sees has one; they start in launch order, lower tiles first, so the wait ends).
+  template <class FragDQ, class CoordDQ>
+  CUTLASS_DEVICE void add_dq(Params const& params, FragDQ const& tdQrdQ, CoordDQ const& tdQcdQ, int thread_idx,
+                             int n_block, int bidh, int bidb, int m_block) const {
+    using namespace cute;
+    int* counter = params.dq_counter + (int64_t(bidb) * params.nheads + bidh) * params.m_blocks + m_block;
+    if (params.deterministic) {
+      if (thread_idx == 0) {
+        int turn;
+        do {
+          asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(turn) : "l"(counter) : "memory");
+        } while (turn != n_block);
+      }
+      cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDqTurn));
+    }
+    float* dq = params.dq_accum + row_offset(params, bidb, bidh, m_block) * kHeadDim;
+    CUTLASS_PRAGMA_UNROLL
+    for (int i = 0; i < size(tdQrdQ); i += 2) {  // values i, i + 1: adjacent columns of one row
+      int const row = int(get<0>(tdQcdQ(i)));
+      int const col = int(get<1>(tdQcdQ(i)));
+      red_add_v2(dq + row * kHeadDim + col, tdQrdQ(i), tdQrdQ(i + 1));
+    }
+    if (params.deterministic) {
+      __threadfence();
+      cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDqTurn));
+      if (thread_idx == 0) {
+        asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(counter), "r"(n_block + 1) : "memory");
+      }
+    }
+  }
+};
+
+}  // namespace fa3

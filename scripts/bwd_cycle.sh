@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The backward device cycle, one command (issue 6): build fa3 with all cores, check the SASS,
+# run the backward GPU tests (and the forward's, which share the build), compute-sanitizer
+# (memcheck, racecheck) on small backward cases, and time the backward alone against cuDNN and
+# FlashAttention-2 (torch SDPA), 16k tokens, hidden 2048. Logs and JSON to $OUT or ./.fa3_out.
+#   run(command="FA3_COMMIT=<short sha> bash scripts/bwd_cycle.sh", carry=[".whl"])
+# FA3_BENCH=0 skips the benchmark; FA3_SEQLENS (default "2048 16384") sets its sequence lengths.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/device_env.sh
+source scripts/device_env.sh || exit 1
+cycle_log
+status=0
+
+step "build (pip install, 16 jobs)"
+build_checked || status=1
+
+step "backward tests"
+python3 -m pytest -q -ra --tb=short tests/test_bwd.py tests/test_compile.py tests/test_bench.py > "$OUT/pytest_bwd.log" 2>&1 || status=1
+grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/pytest_bwd.log" | head -40
+
+step "compute-sanitizer (backward)"
+for tool in memcheck racecheck; do
+  timeout 240 compute-sanitizer --tool "$tool" --error-exitcode 9 python3 scripts/sanitizer_cases.py --bwd > /tmp/san.log 2>&1
+  rc=$?
+  [ "$rc" -eq 124 ] && echo "$tool: timed out after 240 s"
+  echo "$tool --bwd: exit $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log | tail -n 1)"
+  [ "$rc" -eq 0 ] || { tail -n 30 /tmp/san.log; status=1; }
+done
+
+if [ "${FA3_BENCH:-1}" != 0 ]; then
+  step "benchmark (backward alone)"
+  python3 -m fa3.bench --bwd --no-progress --hdim 64 128 --seqlen ${FA3_SEQLENS:-2048 16384} \
+    --impl fa3 sdpa-cudnn sdpa-flash --json "$OUT/bench_bwd.json" --plot "$OUT/bench_bwd.png" || status=1
+fi
+step "summary"
+echo "bwd_cycle exit status: $status"
+exit $status
