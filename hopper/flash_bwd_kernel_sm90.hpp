@@ -1,5 +1,5 @@
-// The backward kernel: one CTA per (key tile, key/value head, batch). Assigns warp roles (one
-// producer warpgroup, two consumer warpgroups), sets their register budgets, wires the Q/dO
+// The backward kernel: one CTA per (key tile, key/value head, batch). Assigns warp roles (a
+// producer warpgroup whose warp 0 loads and warp 1 writes dQ, two consumer warpgroups), sets their register budgets, wires the Q/dO
 // pipeline and the K/V barrier, and runs the mainloop and epilogue collectives. Key tiles go to
 // blockIdx.x so that lower tiles start first (deterministic mode relies on that order).
 #pragma once
@@ -59,6 +59,8 @@ struct FlashBwdKernelSm90 {
         auto write = cutlass::make_producer_start_state<Pipeline>();
         mainloop.load(params.mainloop, pipeline, write, smem.mainloop, smem.barrier_kv, n_block, bidh_kv, bidb,
                       m_begin, m_end);
+      } else if (warp_in_group == 1 && m_begin < m_end) {
+        mainloop.store_dq(params.mainloop, smem.mainloop, n_block, bidh_kv, bidb, m_begin, m_end);
       }
     } else {
       cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();

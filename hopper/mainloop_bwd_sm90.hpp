@@ -7,8 +7,11 @@
 //     S^T = K Q^T, dP^T = V dO^T                       (shared-memory operands)
 //     P^T = exp2(S^T * scale_log2 - LSE_log2), dS^T = P^T (dP^T - D)   (in registers)
 //     dV += P^T dO, dK += dS^T Q                       (P^T, dS^T as register operands)
-//     dS^T -> shared memory; dQ_partial = dS K (each warpgroup half of dQ's columns), added to
-//     the fp32 dQ accumulator in global memory with vector reductions.
+//     dS^T -> shared memory; dQ_partial = dS K (each warpgroup half of dQ's columns) -> shared
+//     memory.
+//   dQ writer (one warp of the producer warpgroup): adds each step's dQ_partial to the fp32 dQ
+//     accumulator in global memory with one bulk reduction (cp.reduce.async.bulk .add.f32), so
+//     the consumers never wait on global atomics.
 // The softmax scale of dK and dQ is applied at the end (epilogue, postprocess).
 #pragma once
 
@@ -23,11 +26,6 @@
 #include "wgmma_utils.hpp"
 
 namespace fa3 {
-
-// Adds (a, b) to two adjacent floats in global memory (sm_90 vector reduction; no return value).
-CUTLASS_DEVICE void red_add_v2(float* address, float a, float b) {
-  asm volatile("red.relaxed.gpu.global.add.v2.f32 [%0], {%1, %2};" ::"l"(address), "f"(a), "f"(b) : "memory");
-}
 
 template <class Traits, bool kCausal>
 struct MainloopBwdSm90 {
@@ -61,6 +59,7 @@ struct MainloopBwdSm90 {
     cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutQ>, 1024> q;
     cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutQ>, 1024> dout;
     cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutDS>, 1024> ds;
+    alignas(128) float dq[kBlockM * kHeadDim];  // one step's dQ_partial, row-major as in the accumulator
     alignas(16) float lse_log2[kStages][kBlockM];
     alignas(16) float dsum[kStages][kBlockM];
   };
@@ -222,7 +221,9 @@ struct MainloopBwdSm90 {
     Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<Int_N, Int_M>{});
     Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<Int_M, Int_D>{});
     Tensor tScS = thr_sdp.partition_C(make_identity_tensor(Shape<Int_N, Int_M>{}));  // (key, query) in the tiles
-    Tensor tdQcdQ = thr_dq.partition_C(make_identity_tensor(Shape<Int_M, Int_D>{}));
+    // dQ_partial's buffer, row-major (the accumulator's layout in global memory).
+    Tensor sdQ = make_tensor(make_smem_ptr(smem.dq), make_layout(Shape<Int_M, Int_D>{}, LayoutRight{}));
+    Tensor tdQsdQ = thr_dq.partition_C(sdQ);
     Tensor scores = make_tensor(tSrS.data(), acc_rowcol(tSrS.layout()));
     Tensor dp = make_tensor(tSrdP.data(), acc_rowcol(tSrdP.layout()));
     Tensor coords = make_tensor(tScS.data(), acc_rowcol(tScS.layout()));
@@ -236,7 +237,9 @@ struct MainloopBwdSm90 {
     int ds_buffer = 0;
     barrier_kv.wait(0);
 
-    auto step = [&](int bidh, int m_block, auto masked) {
+    // One copy of the step for masked and unmasked tiles: two (a compile-time flag) left the
+    // causal kernel short of registers for its GEMMs (ptxas C7511: serialized WGMMA, and spills).
+    auto step = [&](int bidh, int m_block, bool masked) {
       int const s = read.index();
       pipeline.consumer_wait(read);
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrK, tSrQ(_, _, _, s), tSrS);
@@ -252,9 +255,7 @@ struct MainloopBwdSm90 {
         CUTLASS_PRAGMA_UNROLL
         for (int i = 0; i < size<0>(scores); ++i) {
           float p = exp2f(fmaf(scores(i, j), params.scale_log2, -lse));
-          if constexpr (decltype(masked)::value) {
-            if (params.mask.hidden(n_block, m_block, int(get<0>(coords(i, j))), query)) p = 0.f;
-          }
+          if (masked && params.mask.hidden(n_block, m_block, int(get<0>(coords(i, j))), query)) p = 0.f;
           scores(i, j) = p;
           dp(i, j) = p * (dp(i, j) - d);
         }
@@ -275,48 +276,64 @@ struct MainloopBwdSm90 {
       pipeline.consumer_release(read);
       ++read;
       ds_buffer ^= 1;
-      add_dq(params, tdQrdQ, tdQcdQ, thread_idx, n_block, bidh, bidb, m_block);
+      // dQ_partial to shared memory for the writer warp, once it has read the previous step's.
+      cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty));
+      copy(tdQrdQ, tdQsdQ);
+      cutlass::arch::fence_view_async_shared();  // visible to the bulk copy (async proxy)
+      cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqFull));
     };
 
     for (int g = 0; g < params.group_size; ++g) {
       int const bidh = bidh_kv * params.group_size + g;
-      int m_block = m_begin;
-      for (; m_block < m_unmasked; ++m_block) step(bidh, m_block, cute::true_type{});
-      for (; m_block < m_end; ++m_block) step(bidh, m_block, cute::false_type{});
+      for (int m_block = m_begin; m_block < m_end; ++m_block) step(bidh, m_block, m_block < m_unmasked);
     }
   }
 
-  // dQ_accum[query tile] += this step's dS K. Deterministic mode takes turns in key-tile order:
-  // the CTA of key tile n adds after that of n - 1 (every key tile below n that this query tile
-  // sees has one; they start in launch order, lower tiles first, so the wait ends).
-  template <class FragDQ, class CoordDQ>
-  CUTLASS_DEVICE void add_dq(Params const& params, FragDQ const& tdQrdQ, CoordDQ const& tdQcdQ, int thread_idx,
-                             int n_block, int bidh, int bidb, int m_block) const {
-    using namespace cute;
-    int* counter = params.dq_counter + (int64_t(bidb) * params.nheads + bidh) * params.m_blocks + m_block;
-    if (params.deterministic) {
-      if (thread_idx == 0) {
-        int turn;
-        do {
-          asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(turn) : "l"(counter) : "memory");
-        } while (turn != n_block);
+  static constexpr int kDqSyncThreads = Traits::kConsumerThreads + cutlass::NumThreadsPerWarp;
+  static constexpr uint32_t kDqBytes = kBlockM * kHeadDim * sizeof(float);
+
+  // dQ writer, one warp (one elected lane issues the copies): for every step the consumers run,
+  // dQ_accum[query tile] += the step's dQ_partial from shared memory, as one bulk reduction (the
+  // tile's rows are contiguous in the accumulator). Deterministic mode takes turns in key-tile
+  // order: the CTA of key tile n adds after that of n - 1 has (every key tile below n that this
+  // query tile sees has one; they start in launch order, lower tiles first, so the wait ends).
+  CUTLASS_DEVICE void store_dq(Params const& params, SharedStorage& smem, int n_block, int bidh_kv, int bidb,
+                               int m_begin, int m_end) const {
+    bool const elected = cute::elect_one_sync();
+    uint32_t const src = cute::cast_smem_ptr_to_uint(smem.dq);
+    cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty));  // starts empty
+    int steps_left = params.group_size * (m_end - m_begin);
+    for (int g = 0; g < params.group_size; ++g) {
+      int const bidh = bidh_kv * params.group_size + g;
+      for (int m_block = m_begin; m_block < m_end; ++m_block) {
+        cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqFull));
+        if (elected) {
+          int* counter = params.dq_counter + (int64_t(bidb) * params.nheads + bidh) * params.m_blocks + m_block;
+          if (params.deterministic) {
+            int turn;
+            do {
+              asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(turn) : "l"(counter) : "memory");
+            } while (turn != n_block);
+          }
+          float* dst = params.dq_accum + row_offset(params, bidb, bidh, m_block) * kHeadDim;
+          asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;" ::"l"(dst),
+                       "r"(src), "r"(kDqBytes)
+                       : "memory");
+          asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+          if (params.deterministic) {
+            // The sum is complete in global memory before the next key tile's CTA may add.
+            asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
+            __threadfence();
+            asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(counter), "r"(n_block + 1) : "memory");
+          } else {
+            asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");  // shared memory read: reusable
+          }
+        }
+        __syncwarp();
+        if (--steps_left > 0) cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty));
       }
-      cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDqTurn));
     }
-    float* dq = params.dq_accum + row_offset(params, bidb, bidh, m_block) * kHeadDim;
-    CUTLASS_PRAGMA_UNROLL
-    for (int i = 0; i < size(tdQrdQ); i += 2) {  // values i, i + 1: adjacent columns of one row
-      int const row = int(get<0>(tdQcdQ(i)));
-      int const col = int(get<1>(tdQcdQ(i)));
-      red_add_v2(dq + row * kHeadDim + col, tdQrdQ(i), tdQrdQ(i + 1));
-    }
-    if (params.deterministic) {
-      __threadfence();
-      cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDqTurn));
-      if (thread_idx == 0) {
-        asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(counter), "r"(n_block + 1) : "memory");
-      }
-    }
+    if (elected) asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");  // done before the CTA exits
   }
 };
 

@@ -24,9 +24,11 @@ enum class BwdNamedBarrier : int {
   // All consumer threads: this step's dS is in shared memory (both warpgroups' keys), so the
   // dQ = dS K GEMMs may read it.
   kDsReady = 0,
-  // Deterministic mode, all consumer threads: around adding this CTA's dQ (its turn is checked
-  // by one thread before, handed on by one thread after).
-  kDqTurn = 1,
+  // dQ's shared-memory buffer between the consumers and the dQ writer warp: full (consumers
+  // arrive once they wrote a step's dQ, the writer waits), empty (the writer arrives once the
+  // bulk reduction has read it, the consumers wait before writing the next).
+  kDqFull = 1,
+  kDqEmpty = 2,
 };
 
 }  // namespace fa3
