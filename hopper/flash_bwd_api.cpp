@@ -9,25 +9,10 @@
 #include "flash_bwd_instances.h"
 #include "flash_bwd_params.h"
 #include "flash_bwd_prepost.h"
+#include "tma_tensor_check.h"
 
 namespace fa3 {
 namespace {
-
-// A (batch, rows, heads, contiguous) 16-bit tensor as TMA and the epilogue read or write it.
-void check_tensor(const void* ptr, const Strides3& s, int64_t rows, int64_t heads, int64_t batch, const char* name) {
-  FA3_CHECK_ARG(ptr != nullptr, name << " must not be a null pointer");
-  FA3_CHECK_ARG(reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0,
-                name << " must be 16-byte aligned (TMA), got address " << ptr);
-  const int64_t sizes[3] = {batch, rows, heads};
-  const int64_t strides[3] = {s.batch, s.row, s.head};
-  const char* labels[3] = {"batch", "row", "head"};
-  for (int i = 0; i < 3; ++i) {
-    FA3_CHECK_ARG(strides[i] >= 0, name << " " << labels[i] << " stride must be >= 0, got " << strides[i]);
-    FA3_CHECK_ARG(sizes[i] == 1 || strides[i] % 8 == 0,
-                  name << " " << labels[i] << " stride must be a multiple of 8 elements (16 bytes), got "
-                       << strides[i]);
-  }
-}
 
 template <Dtype kDtype, int kHeadDim>
 void run_causal_or_not(const BwdParams& p, void* stream) {
@@ -58,14 +43,14 @@ void run_bwd(const BwdParams& p, void* stream) {
                 "headdim must be 64 or 128 for the backward, got " << p.headdim);
   FA3_CHECK_ARG(p.dtype == Dtype::kFloat16 || p.dtype == Dtype::kBFloat16,
                 "dtype must be 0 (fp16) or 1 (bf16) for the backward, got " << static_cast<int>(p.dtype));
-  check_tensor(p.q, p.q_stride, p.seqlen_q, p.nheads, p.batch, "q");
-  check_tensor(p.k, p.k_stride, p.seqlen_k, p.nheads_kv, p.batch, "k");
-  check_tensor(p.v, p.v_stride, p.seqlen_k, p.nheads_kv, p.batch, "v");
-  check_tensor(p.o, p.o_stride, p.seqlen_q, p.nheads, p.batch, "o");
-  check_tensor(p.dout, p.dout_stride, p.seqlen_q, p.nheads, p.batch, "dout");
-  check_tensor(p.dq, p.dq_stride, p.seqlen_q, p.nheads, p.batch, "dq");
-  check_tensor(p.dk, p.dk_stride, p.seqlen_k, p.nheads_kv, p.batch, "dk");
-  check_tensor(p.dv, p.dv_stride, p.seqlen_k, p.nheads_kv, p.batch, "dv");
+  check_tma_tensor(p.q, p.q_stride, p.seqlen_q, p.nheads, p.batch, p.dtype, "q");
+  check_tma_tensor(p.k, p.k_stride, p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "k");
+  check_tma_tensor(p.v, p.v_stride, p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "v");
+  check_tma_tensor(p.o, p.o_stride, p.seqlen_q, p.nheads, p.batch, p.dtype, "o");
+  check_tma_tensor(p.dout, p.dout_stride, p.seqlen_q, p.nheads, p.batch, p.dtype, "dout");
+  check_tma_tensor(p.dq, p.dq_stride, p.seqlen_q, p.nheads, p.batch, p.dtype, "dq");
+  check_tma_tensor(p.dk, p.dk_stride, p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "dk");
+  check_tma_tensor(p.dv, p.dv_stride, p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "dv");
   FA3_CHECK_ARG(p.lse != nullptr, "lse must not be a null pointer");
   const int64_t workspace_bytes = bwd_workspace_bytes(p);
   FA3_CHECK_ARG(p.workspace != nullptr && p.workspace_bytes >= workspace_bytes,

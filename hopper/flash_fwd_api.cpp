@@ -8,31 +8,10 @@
 #include "flash_fwd_instances.h"
 #include "flash_params.h"
 #include "tile_size.h"
+#include "tma_tensor_check.h"
 
 namespace fa3 {
 namespace {
-
-constexpr int64_t kTmaAlignBytes = 16;
-
-int64_t element_bytes(Dtype dtype) { return dtype == Dtype::kFloat8E4M3 ? 1 : 2; }
-
-// A (batch, rows, heads, contiguous) tensor as TMA reads or writes it.
-void check_tensor(const void* ptr, const Strides3& s, int64_t rows, int64_t heads, int64_t batch, Dtype dtype,
-                  const char* name) {
-  FA3_CHECK_ARG(ptr != nullptr, name << " must not be a null pointer");
-  FA3_CHECK_ARG(reinterpret_cast<std::uintptr_t>(ptr) % kTmaAlignBytes == 0,
-                name << " must be 16-byte aligned (TMA), got address " << ptr);
-  const int64_t align = kTmaAlignBytes / element_bytes(dtype);
-  const int64_t sizes[3] = {batch, rows, heads};
-  const int64_t strides[3] = {s.batch, s.row, s.head};
-  const char* labels[3] = {"batch", "row", "head"};
-  for (int i = 0; i < 3; ++i) {
-    FA3_CHECK_ARG(strides[i] >= 0, name << " " << labels[i] << " stride must be >= 0, got " << strides[i]);
-    FA3_CHECK_ARG(sizes[i] == 1 || strides[i] % align == 0,
-                  name << " " << labels[i] << " stride must be a multiple of " << align
-                       << " elements (16 bytes), got " << strides[i]);
-  }
-}
 
 void check_descales(const float* ptr, const DescaleStrides& s, const char* name) {
   FA3_CHECK_ARG(ptr != nullptr, name << " must not be a null pointer (FP8 inputs need descale factors)");
@@ -109,11 +88,11 @@ void run_fwd(const FwdParams& p, void* stream) {
     FA3_CHECK_ARG(p.out_dtype == p.dtype, "out_dtype must equal dtype (" << dtype << ") for fp16/bf16 inputs, got "
                                                                          << static_cast<int>(p.out_dtype));
   }
-  check_tensor(p.q, p.q_stride, p.seqlen_q, p.nheads, p.batch, p.dtype, "q");
-  check_tensor(p.k, p.k_stride, p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "k");
+  check_tma_tensor(p.q, p.q_stride, p.seqlen_q, p.nheads, p.batch, p.dtype, "q");
+  check_tma_tensor(p.k, p.k_stride, p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "k");
   // FP8 V is V^T: (batch, head dim rows, heads) around the contiguous padded keys.
-  check_tensor(p.v, p.v_stride, fp8 ? p.headdim : p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "v");
-  check_tensor(p.o, p.o_stride, p.seqlen_q, p.nheads, p.batch, p.out_dtype, "o");
+  check_tma_tensor(p.v, p.v_stride, fp8 ? p.headdim : p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "v");
+  check_tma_tensor(p.o, p.o_stride, p.seqlen_q, p.nheads, p.batch, p.out_dtype, "o");
   FA3_CHECK_ARG(p.lse != nullptr, "lse must not be a null pointer");
   const int64_t workspace_bytes = fwd_workspace_bytes(p);
   FA3_CHECK_ARG(p.workspace_bytes >= workspace_bytes && (workspace_bytes == 0 || p.workspace != nullptr),
