@@ -20,12 +20,15 @@ def _strides(x: torch.Tensor) -> Tuple[int, int, int]:
     return x.stride(0), x.stride(1), x.stride(2)
 
 
-def _kernel_ready(x: torch.Tensor) -> torch.Tensor:
-    """x itself when TMA can read it (contiguous head dim, 16-byte strides and address), else a copy."""
-    elems = 16 // x.element_size()
-    ok = x.stride(-1) == 1 and x.data_ptr() % 16 == 0 and all(
-        x.shape[d] == 1 or x.stride(d) % elems == 0 for d in range(3))
-    return x if ok else x.contiguous()
+def _kernel_ready(x: torch.Tensor, name: str) -> torch.Tensor:
+    """x itself when TMA can read it (the forward's layout and alignment rules), else a copy."""
+    from .flash_attn import check_alignment, check_layout  # flash_attn imports this module
+    try:
+        check_layout(x, name)
+        check_alignment(x, name)
+    except ValueError:
+        return x.contiguous()
+    return x
 
 
 @torch.library.custom_op("fa3::bwd", mutates_args=(), device_types="cuda")
@@ -35,7 +38,8 @@ def _bwd(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     """dq, dk, dv of attention from the forward's inputs, output O and LSE, and dO.
     deterministic: add the key tiles' dQ contributions in a fixed order (bitwise reproducible)."""
     ext = require_hopper(q.device, "the fa3 backward")
-    dout, q, k, v, out = (_kernel_ready(x) for x in (dout, q, k, v, out))
+    dout, q, k, v, out = (_kernel_ready(x, name) for x, name in ((dout, "dout"), (q, "q"), (k, "k"), (v, "v"),
+                                                                   (out, "out")))
     batch, seqlen_q, nheads, headdim = q.shape
     seqlen_k, nheads_kv = k.shape[1], k.shape[2]
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
