@@ -1,14 +1,14 @@
 // run_bwd: checks a BwdParams (every message names the field) and runs the backward: the
-// preprocess (D, LSE in log2 units, zeroed dQ accumulator), the main kernel for (dtype, head
-// dim, causal), the dQ postprocess. Plain C++: the kernels are behind flash_bwd_instances.h
-// and flash_bwd_prepost.h. Python validates first; these checks guard direct callers of fa3._C.
+// preprocess (D, LSE in log2 units, zeroed dQ accumulator), then the main kernel and dQ
+// postprocess for (dtype, head dim, causal). Plain C++: the kernels are behind
+// flash_bwd_instances.h and flash_bwd_preprocess.h. Python validates first; these checks guard direct callers of fa3._C.
 #include <cstdint>
 
 #include "bwd_workspace.h"
 #include "errors.h"
 #include "flash_bwd_instances.h"
 #include "flash_bwd_params.h"
-#include "flash_bwd_prepost.h"
+#include "flash_bwd_preprocess.h"
 #include "tma_tensor_check.h"
 
 namespace fa3 {
@@ -64,7 +64,6 @@ void run_bwd(const BwdParams& p, void* stream) {
   } else {
     run_head_dim<Dtype::kBFloat16>(p, stream);
   }
-  run_bwd_postprocess(p, stream);
 }
 
 }  // namespace fa3

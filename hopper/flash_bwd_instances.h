@@ -1,5 +1,5 @@
-// Declaration of the backward kernels built by instantiations/flash_bwd_*.cu, in plain C++ so
-// the dispatcher can call them without seeing CuTe.
+// Declaration of the backward kernels built by instantiations/flash_bwd_*.cu (the main kernel and
+// its dQ postprocess), in plain C++ so the dispatcher can call them without seeing CuTe.
 #pragma once
 
 #include "flash_bwd_params.h"

@@ -1,6 +1,6 @@
 // Host launcher of the backward main kernel for one (dtype, head dim, causal): builds the
-// collectives' parameters (TMA descriptors included) and launches one CTA per (key tile,
-// key/value head, batch).
+// collectives' parameters (TMA descriptors included), launches one CTA per (key tile,
+// key/value head, batch), then the dQ postprocess of the same tile order.
 #pragma once
 
 #include "bwd_kernel_traits.h"
@@ -10,6 +10,7 @@
 #include "epilogue_bwd_sm90.hpp"
 #include "flash_bwd_instances.h"
 #include "flash_bwd_kernel_sm90.hpp"
+#include "flash_bwd_postprocess.hpp"
 #include "mainloop_bwd_sm90.hpp"
 
 namespace fa3 {
@@ -30,6 +31,7 @@ void run_bwd_instance(BwdParams const& params, void* stream) {
   dim3 grid((params.seqlen_k + kTile.block_n - 1) / kTile.block_n, params.nheads_kv, params.batch);
   kernel<<<grid, Kernel::kThreads, kSmem, static_cast<cudaStream_t>(stream)>>>(kernel_params);
   FA3_CHECK_LAUNCH();
+  run_bwd_postprocess<Traits>(params, stream);
 }
 
 }  // namespace fa3

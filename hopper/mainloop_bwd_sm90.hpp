@@ -5,13 +5,15 @@
 //     two-stage ring (PipelineTmaAsync; TMA tiles plus bulk copies of the row vectors).
 //   consumers (two warpgroups, 64 keys each), per step:
 //     S^T = K Q^T, dP^T = V dO^T                       (shared-memory operands)
-//     P^T = exp2(S^T * scale_log2 - LSE_log2), dS^T = P^T (dP^T - D)   (in registers)
-//     dV += P^T dO, dK += dS^T Q                       (P^T, dS^T as register operands)
-//     dS^T -> shared memory; dQ_partial = dS K (each warpgroup half of dQ's columns) -> shared
-//     memory.
-//   dQ writer (one warp of the producer warpgroup): adds each step's dQ_partial to the fp32 dQ
-//     accumulator in global memory with one bulk reduction (cp.reduce.async.bulk .add.f32), so
-//     the consumers never wait on global atomics.
+//     P^T = exp2(S^T * scale_log2 - LSE_log2)          (in registers, while dP^T's GEMM runs)
+//     dV += P^T dO                                     (P^T as a register operand)
+//     dS^T = P^T (dP^T - D)                            (in registers, while dV's GEMM runs)
+//     dK += dS^T Q                                     (dS^T as a register operand)
+//     dS^T -> shared memory (stmatrix, transposed); dQ_partial = dS K (each warpgroup half of
+//     dQ's columns) -> shared memory, in the accumulator's order (bwd_dq_accum.hpp).
+//   dQ writer (one warp of the producer warpgroup): adds each warpgroup's half of a step's
+//     dQ_partial to the fp32 dQ accumulator in global memory with one bulk reduction
+//     (cp.reduce.async.bulk .add.f32), so the consumers never wait on global atomics.
 // The softmax scale of dK and dQ is applied at the end (epilogue, postprocess).
 #pragma once
 
@@ -19,6 +21,7 @@
 #include <cutlass/arch/barrier.h>
 #include <cutlass/pipeline/pipeline.hpp>
 
+#include "bwd_dq_accum.hpp"
 #include "bwd_workspace.h"
 #include "flash_bwd_params.h"
 #include "mask.hpp"
@@ -35,6 +38,7 @@ struct MainloopBwdSm90 {
   static constexpr int kHeadDim = Traits::kHeadDim;
   static constexpr int kStages = Traits::kStages;
   using Mask = BwdMask<kBlockM, kBlockN, kCausal>;
+  using DqOrder = BwdDqAccumOrder<Traits>;
   using Pipeline = cutlass::PipelineTmaAsync<kStages>;
   using PipelineState = cutlass::PipelineState<kStages>;
 
@@ -59,7 +63,7 @@ struct MainloopBwdSm90 {
     cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutQ>, 1024> q;
     cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutQ>, 1024> dout;
     cute::array_aligned<Element, cute::cosize_v<typename Traits::SmemLayoutDS>, 1024> ds;
-    alignas(128) float dq[kBlockM * kHeadDim];  // one step's dQ_partial, row-major as in the accumulator
+    alignas(128) float dq[DqOrder::kTileFloats];  // one step's dQ_partial, in the accumulator's order
     alignas(16) float lse_log2[kStages][kBlockM];
     alignas(16) float dsum[kStages][kBlockM];
   };
@@ -215,15 +219,17 @@ struct MainloopBwdSm90 {
     Tensor tDrdOt = thr_dkv.partition_fragment_B(sdOt); // (.., stage)
     Tensor tQrdS = thr_dq.partition_fragment_A(sdS);    // (.., buffer)
     Tensor tQrKt = thr_dq.partition_fragment_B(sKt);
-    Tensor tSsdSt = thr_sdp.partition_C(sdSt);          // where this thread's dS^T goes, (.., buffer)
+    // dS^T's registers to shared memory with transposing stmatrix: the keys of a query land
+    // side by side, as dQ's GEMM reads dS (K-major).
+    auto copy_ds = make_tiled_copy_C(Copy_Atom<SM90_U16x8_STSM_T, Element>{}, mma_sdp);
+    auto thr_copy_ds = copy_ds.get_thread_slice(thread_idx);
+    Tensor tDSsdSt = thr_copy_ds.partition_D(sdSt);  // (.., buffer)
 
     Tensor tSrS = partition_fragment_C(mma_sdp, Shape<Int_N, Int_M>{});
     Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<Int_N, Int_M>{});
     Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<Int_M, Int_D>{});
+    static_assert(decltype(size(tdQrdQ))::value == DqOrder::kValuesPerThread);
     Tensor tScS = thr_sdp.partition_C(make_identity_tensor(Shape<Int_N, Int_M>{}));  // (key, query) in the tiles
-    // dQ_partial's buffer, row-major (the accumulator's layout in global memory).
-    Tensor sdQ = make_tensor(make_smem_ptr(smem.dq), make_layout(Shape<Int_M, Int_D>{}, LayoutRight{}));
-    Tensor tdQsdQ = thr_dq.partition_C(sdQ);
     Tensor scores = make_tensor(tSrS.data(), acc_rowcol(tSrS.layout()));
     Tensor dp = make_tensor(tSrdP.data(), acc_rowcol(tSrdP.layout()));
     Tensor coords = make_tensor(tScS.data(), acc_rowcol(tScS.layout()));
@@ -232,6 +238,8 @@ struct MainloopBwdSm90 {
     Tensor rdS = make_tensor_like<Element>(tSrdP);
     Tensor tDrP = make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
     Tensor tDrdS = make_tensor(rdS.data(), acc_as_a_operand(rdS.layout()));
+    Tensor tDSrdS = thr_copy_ds.retile_S(rdS);
+    int const group = thread_idx / 128;  // this warpgroup's dQ buffer and barriers
 
     int const m_unmasked = params.mask.m_block_unmasked(n_block, m_begin, m_end);
     int ds_buffer = 0;
@@ -244,31 +252,39 @@ struct MainloopBwdSm90 {
       pipeline.consumer_wait(read);
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrK, tSrQ(_, _, _, s), tSrS);
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrV, tSrdO(_, _, _, s), tSrdP);
-      warpgroup_wait<0>();
-      // P^T = exp2(S^T scale_log2 - LSE_log2): the forward's probabilities, recomputed.
-      // dS^T = P^T (dP^T - D): the gradient of the scores (before the softmax scale).
+      // P^T = exp2(S^T scale_log2 - LSE_log2), the forward's probabilities recomputed, while
+      // dP^T's GEMM runs.
+      warpgroup_wait<1>();
+      warpgroup_fence_operand(tSrS);
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < size<1>(scores); ++j) {
         int const query = int(get<1>(coords(0, j)));
         float const lse = smem.lse_log2[s][query];
-        float const d = smem.dsum[s][query];
         CUTLASS_PRAGMA_UNROLL
         for (int i = 0; i < size<0>(scores); ++i) {
           float p = exp2f(fmaf(scores(i, j), params.scale_log2, -lse));
           if (masked && params.mask.hidden(n_block, m_block, int(get<0>(coords(i, j))), query)) p = 0.f;
           scores(i, j) = p;
-          dp(i, j) = p * (dp(i, j) - d);
         }
       }
       CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < size(rP); ++i) {
-        rP(i) = static_cast<Element>(tSrS(i));
-        rdS(i) = static_cast<Element>(tSrdP(i));
-      }
+      for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
       warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrP, tDrdOt(_, _, _, s), tdVrdV);
+      // dS^T = P^T (dP^T - D), the gradient of the scores (before the softmax scale), while dV's
+      // GEMM runs (the groups finish in order: dP^T's is done once one group is left).
+      warpgroup_wait<1>();
+      warpgroup_fence_operand(tSrdP);
+      CUTLASS_PRAGMA_UNROLL
+      for (int j = 0; j < size<1>(dp); ++j) {
+        float const d = smem.dsum[s][int(get<1>(coords(0, j)))];
+        CUTLASS_PRAGMA_UNROLL
+        for (int i = 0; i < size<0>(dp); ++i) dp(i, j) = scores(i, j) * (dp(i, j) - d);
+      }
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < size(rdS); ++i) rdS(i) = static_cast<Element>(tSrdP(i));
       warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrdS, tDrQt(_, _, _, s), tdKrdK);
       // dS^T to shared memory (beside the two GEMMs), visible to the async proxy, both halves in.
-      copy(rdS, tSsdSt(_, _, _, ds_buffer));
+      copy(copy_ds, tDSrdS, tDSsdSt(_, _, _, ds_buffer));
       cutlass::arch::fence_view_async_shared();
       cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDsReady));
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, tQrdS(_, _, _, ds_buffer), tQrKt, tdQrdQ);
@@ -277,10 +293,14 @@ struct MainloopBwdSm90 {
       ++read;
       ds_buffer ^= 1;
       // dQ_partial to shared memory for the writer warp, once it has read the previous step's.
-      cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty));
-      copy(tdQrdQ, tdQsdQ);
+      cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty) + group);
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < size(tdQrdQ); i += 4) {
+        *reinterpret_cast<float4*>(smem.dq + DqOrder::offset(thread_idx, i)) =
+            make_float4(tdQrdQ(i), tdQrdQ(i + 1), tdQrdQ(i + 2), tdQrdQ(i + 3));
+      }
       cutlass::arch::fence_view_async_shared();  // visible to the bulk copy (async proxy)
-      cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqFull));
+      cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqFull) + group);
     };
 
     for (int g = 0; g < params.group_size; ++g) {
@@ -289,48 +309,58 @@ struct MainloopBwdSm90 {
     }
   }
 
-  static constexpr int kDqSyncThreads = Traits::kConsumerThreads + cutlass::NumThreadsPerWarp;
-  static constexpr uint32_t kDqBytes = kBlockM * kHeadDim * sizeof(float);
+  static constexpr int kDqSyncThreads = 128 + cutlass::NumThreadsPerWarp;  // a warpgroup and the writer
+  static constexpr uint32_t kDqGroupBytes = DqOrder::kGroupFloats * sizeof(float);
 
-  // dQ writer, one warp (one elected lane issues the copies): for every step the consumers run,
-  // dQ_accum[query tile] += the step's dQ_partial from shared memory, as one bulk reduction (the
-  // tile's rows are contiguous in the accumulator). Deterministic mode takes turns in key-tile
-  // order: the CTA of key tile n adds after that of n - 1 has (every key tile below n that this
-  // query tile sees has one; they start in launch order, lower tiles first, so the wait ends).
+  // dQ writer, one warp (one elected lane issues the copies): for every step the consumers run
+  // and each warpgroup, dQ_accum[query tile][its half] += its dQ_partial from shared memory, as
+  // one bulk reduction (the half is contiguous in the accumulator). Deterministic mode takes
+  // turns in key-tile order: the CTA of key tile n adds after that of n - 1 has (every key tile
+  // below n that this query tile sees has one; they start in launch order, lower tiles first, so
+  // the wait ends).
   CUTLASS_DEVICE void store_dq(Params const& params, SharedStorage& smem, int n_block, int bidh_kv, int bidb,
                                int m_begin, int m_end) const {
+    constexpr int kGroups = Traits::kConsumerWarpGroups;
     bool const elected = cute::elect_one_sync();
-    uint32_t const src = cute::cast_smem_ptr_to_uint(smem.dq);
-    cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty));  // starts empty
+    CUTLASS_PRAGMA_UNROLL
+    for (int w = 0; w < kGroups; ++w) {  // the buffers start empty
+      cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty) + w);
+    }
     int steps_left = params.group_size * (m_end - m_begin);
     for (int g = 0; g < params.group_size; ++g) {
       int const bidh = bidh_kv * params.group_size + g;
       for (int m_block = m_begin; m_block < m_end; ++m_block) {
-        cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqFull));
-        if (elected) {
-          int* counter = params.dq_counter + (int64_t(bidb) * params.nheads + bidh) * params.m_blocks + m_block;
-          if (params.deterministic) {
-            int turn;
-            do {
-              asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(turn) : "l"(counter) : "memory");
-            } while (turn != n_block);
+        int* counter = params.dq_counter + (int64_t(bidb) * params.nheads + bidh) * params.m_blocks + m_block;
+        float* tile = params.dq_accum + row_offset(params, bidb, bidh, m_block) * kHeadDim;
+        --steps_left;
+        CUTLASS_PRAGMA_UNROLL
+        for (int w = 0; w < kGroups; ++w) {
+          cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqFull) + w);
+          if (elected) {
+            if (params.deterministic && w == 0) {
+              int turn;
+              do {
+                asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(turn) : "l"(counter) : "memory");
+              } while (turn != n_block);
+            }
+            uint32_t const src = cute::cast_smem_ptr_to_uint(smem.dq + w * DqOrder::kGroupFloats);
+            asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;" ::"l"(
+                             tile + w * DqOrder::kGroupFloats),
+                         "r"(src), "r"(kDqGroupBytes)
+                         : "memory");
+            asm volatile("cp.async.bulk.commit_group;" ::: "memory");
+            if (params.deterministic && w == kGroups - 1) {
+              // The sum is complete in global memory before the next key tile's CTA may add.
+              asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
+              __threadfence();
+              asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(counter), "r"(n_block + 1) : "memory");
+            } else {
+              asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");  // shared memory read: reusable
+            }
           }
-          float* dst = params.dq_accum + row_offset(params, bidb, bidh, m_block) * kHeadDim;
-          asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;" ::"l"(dst),
-                       "r"(src), "r"(kDqBytes)
-                       : "memory");
-          asm volatile("cp.async.bulk.commit_group;" ::: "memory");
-          if (params.deterministic) {
-            // The sum is complete in global memory before the next key tile's CTA may add.
-            asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");
-            __threadfence();
-            asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(counter), "r"(n_block + 1) : "memory");
-          } else {
-            asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");  // shared memory read: reusable
-          }
+          __syncwarp();
+          if (steps_left > 0) cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty) + w);
         }
-        __syncwarp();
-        if (--steps_left > 0) cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty));
       }
     }
     if (elected) asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");  // done before the CTA exits

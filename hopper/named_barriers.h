@@ -24,11 +24,12 @@ enum class BwdNamedBarrier : int {
   // All consumer threads: this step's dS is in shared memory (both warpgroups' keys), so the
   // dQ = dS K GEMMs may read it.
   kDsReady = 0,
-  // dQ's shared-memory buffer between the consumers and the dQ writer warp: full (consumers
-  // arrive once they wrote a step's dQ, the writer waits), empty (the writer arrives once the
-  // bulk reduction has read it, the consumers wait before writing the next).
-  kDqFull = 1,
-  kDqEmpty = 2,
+  // dQ's shared-memory buffer between the consumers and the dQ writer warp, one pair per
+  // consumer warpgroup g (ID + g): full (the warpgroup arrives once it wrote a step's dQ half,
+  // the writer waits), empty (the writer arrives once the bulk reduction has read it, the
+  // warpgroup waits before writing the next).
+  kDqFull = 1,   // 1, 2
+  kDqEmpty = 3,  // 3, 4
 };
 
 }  // namespace fa3

@@ -1,9 +1,11 @@
 """Checks on the SASS of the built extension (or any object file): tensor-core GEMMs are
 warpgroup MMAs (HGMMA for fp16/bf16, QGMMA for FP8; no HMMA), nothing spills to local memory
 (except the spills listed in KNOWN_SPILLS, each with its reason), and in every kernel with an
-overlapped mainloop the softmax (MUFU.EX2) really sits between `wait_group 1` (S done) and
-`wait_group 0` (PV done): ptxas may hoist the second wait above it, which silently turns the
-intra-warpgroup overlap off (hopper/wgmma_utils.hpp, pin_before_wgmma_wait).
+overlapped forward mainloop the softmax (MUFU.EX2) really sits between `wait_group 1` (S done)
+and `wait_group 0` (PV done): ptxas may hoist the second wait above it, which silently turns the
+intra-warpgroup overlap off (hopper/wgmma_utils.hpp, pin_before_wgmma_wait). In the backward
+kernel the exponentials of P^T must sit under dP^T's GEMM: after the first `wait_group 1` of
+the step (S^T done), before the next wait.
 
     python3 scripts/check_sass.py path/to/_C.so      # exit status 1 on a failed check
 """
@@ -33,13 +35,13 @@ def kernels(sass: str):
         yield name, ins
 
 
-def softmax_under_pv(ins):
-    """MUFU.EX2 count between each 'wait_group 1' and the next 'wait_group 0'."""
+def softmax_under_gemm(ins, until: str):
+    """MUFU.EX2 count between each 'wait_group 1' and the next instruction containing `until`."""
     counts = []
     for i, s in enumerate(ins):
         if "DEPBAR.LE gsb0, 0x1" in s:
             j, mufu = i + 1, 0
-            while j < len(ins) and "DEPBAR.LE gsb0, 0x0" not in ins[j]:
+            while j < len(ins) and until not in ins[j]:
                 mufu += "MUFU.EX2" in ins[j]
                 j += 1
             counts.append(mufu)
@@ -63,7 +65,16 @@ def main() -> int:
             ok = False
         elif spills:
             print(f"{spills} local-memory instructions in {name[:100]}: known (KNOWN_SPILLS)")
-        counts = softmax_under_pv(ins)
+        if "flash_bwd_kernel" in name:
+            # Windows up to the next wait of either kind: P^T's, then dS^T's (no exponentials).
+            counts = softmax_under_gemm(ins, "DEPBAR.LE gsb0")
+            if counts:
+                overlapped += 1
+            if not counts or counts[0] == 0:
+                print(f"P^T NOT computed under dP^T's GEMM in {name[:100]}: MUFU.EX2 per wait window {counts}")
+                ok = False
+            continue
+        counts = softmax_under_gemm(ins, "DEPBAR.LE gsb0, 0x0")
         if not counts:
             continue  # no overlapped mainloop (serial schedules, smoke kernels)
         overlapped += 1

@@ -1,4 +1,6 @@
-// The backward's two small kernels around the main one (flash_bwd_prepost.cu), in plain C++.
+// The backward's preprocess kernel, before the main one (flash_bwd_preprocess.cu), in plain C++.
+// The dQ postprocess runs with the main kernel (flash_bwd_postprocess.hpp): it reads the
+// accumulator in the main kernel's tile order.
 #pragma once
 
 #include "flash_bwd_params.h"
@@ -9,8 +11,5 @@ namespace fa3 {
 // (0 and +inf on padded rows; a row that saw no key, LSE = -inf, gets +inf too: P = 0, no
 // gradient), zeros the dQ accumulator and the deterministic mode's counters.
 void run_bwd_preprocess(const BwdParams& params, void* stream);
-
-// dQ = softmax_scale * dQ_accum, in the input type and dq's strides.
-void run_bwd_postprocess(const BwdParams& params, void* stream);
 
 }  // namespace fa3

@@ -1,5 +1,5 @@
-// The backward's preprocess and postprocess kernels (flash_bwd_prepost.h): memory-bound row
-// passes, one warp per query row, fp32 arithmetic.
+// The backward's preprocess kernel (flash_bwd_preprocess.h): a memory-bound row pass, one warp
+// per query row, fp32 arithmetic.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -7,7 +7,7 @@
 
 #include "bwd_workspace.h"
 #include "cuda_check.h"
-#include "flash_bwd_prepost.h"
+#include "flash_bwd_preprocess.h"
 
 namespace fa3 {
 namespace {
@@ -18,9 +18,6 @@ constexpr float kLog2e = 1.4426950408889634f;
 template <class T> __device__ float to_float(T x);
 template <> __device__ float to_float(__half x) { return __half2float(x); }
 template <> __device__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <class T> __device__ T from_float(float x);
-template <> __device__ __half from_float(float x) { return __float2half_rn(x); }
-template <> __device__ __nv_bfloat16 from_float(float x) { return __float2bfloat16_rn(x); }
 
 // grid (row blocks over seqlen_q_rounded, nheads, batch)
 template <class T>
@@ -48,19 +45,6 @@ __global__ void bwd_preprocess_kernel(BwdParams p, int seqlen_q_rounded, float* 
   }
 }
 
-// grid (row blocks over seqlen_q, nheads, batch)
-template <class T>
-__global__ void bwd_postprocess_kernel(BwdParams p, int seqlen_q_rounded, float const* dq_accum) {
-  int const lane = threadIdx.x % 32;
-  int const row = blockIdx.x * kRowsPerBlock + threadIdx.x / 32;
-  int const h = blockIdx.y;
-  int const b = blockIdx.z;
-  if (row >= p.seqlen_q) return;
-  float const* acc = dq_accum + ((int64_t(b) * p.nheads + h) * seqlen_q_rounded + row) * p.headdim;
-  T* dq = static_cast<T*>(p.dq) + b * p.dq_stride.batch + row * p.dq_stride.row + h * p.dq_stride.head;
-  for (int c = lane; c < p.headdim; c += 32) dq[c] = from_float<T>(acc[c] * p.softmax_scale);
-}
-
 dim3 row_grid(int rows, const BwdParams& p) {
   return dim3((rows + kRowsPerBlock - 1) / kRowsPerBlock, p.nheads, p.batch);
 }
@@ -80,19 +64,6 @@ void run_bwd_preprocess(const BwdParams& p, void* stream) {
     bwd_preprocess_kernel<__half><<<grid, kRowsPerBlock * 32, 0, s>>>(p, w.seqlen_q_rounded, lse_log2, dsum);
   } else {
     bwd_preprocess_kernel<__nv_bfloat16><<<grid, kRowsPerBlock * 32, 0, s>>>(p, w.seqlen_q_rounded, lse_log2, dsum);
-  }
-  FA3_CHECK_LAUNCH();
-}
-
-void run_bwd_postprocess(const BwdParams& p, void* stream) {
-  auto s = static_cast<cudaStream_t>(stream);
-  BwdWorkspaceLayout w = bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim);
-  auto dq_accum = reinterpret_cast<float const*>(static_cast<char*>(p.workspace) + w.dq_accum_offset);
-  dim3 grid = row_grid(p.seqlen_q, p);
-  if (p.dtype == Dtype::kFloat16) {
-    bwd_postprocess_kernel<__half><<<grid, kRowsPerBlock * 32, 0, s>>>(p, w.seqlen_q_rounded, dq_accum);
-  } else {
-    bwd_postprocess_kernel<__nv_bfloat16><<<grid, kRowsPerBlock * 32, 0, s>>>(p, w.seqlen_q_rounded, dq_accum);
   }
   FA3_CHECK_LAUNCH();
 }

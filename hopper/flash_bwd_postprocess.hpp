@@ -1,0 +1,55 @@
+// The backward's dQ postprocess: dQ = softmax_scale * dQ_accum in the input type and dq's
+// strides. It reads the accumulator in the main kernel's tile order (bwd_dq_accum.hpp), so it is
+// built per kernel traits and launched by run_bwd_instance right after the main kernel. One CTA
+// per (query tile, head, batch), one thread per dQ-GEMM consumer thread: float4 loads, each
+// thread's values placed by the same fragment coordinates the main kernel wrote them with.
+#pragma once
+
+#include <cute/tensor.hpp>
+
+#include "bwd_dq_accum.hpp"
+#include "bwd_workspace.h"
+#include "cuda_check.h"
+#include "flash_bwd_params.h"
+
+namespace fa3 {
+
+template <class Traits>
+__global__ void __launch_bounds__(Traits::kConsumerThreads)
+    bwd_postprocess_kernel(BwdParams const p, int seqlen_q_rounded, float const* __restrict__ dq_accum) {
+  using Element = typename Traits::Element;
+  using Order = BwdDqAccumOrder<Traits>;
+  int const m_block = blockIdx.x;
+  int const h = blockIdx.y;
+  int const b = blockIdx.z;
+  int const tid = threadIdx.x;
+  float const* tile =
+      dq_accum + ((int64_t(b) * p.nheads + h) * seqlen_q_rounded + int64_t(m_block) * Traits::kBlockM) * Traits::kHeadDim;
+  Element* dq = static_cast<Element*>(p.dq) + b * p.dq_stride.batch + h * p.dq_stride.head;
+  auto coords = Order::coordinates(tid);
+  static_assert(decltype(cute::size(coords))::value == Order::kValuesPerThread);
+  CUTLASS_PRAGMA_UNROLL
+  for (int i = 0; i < Order::kValuesPerThread; i += 4) {
+    float4 const acc = *reinterpret_cast<float4 const*>(tile + Order::offset(tid, i));
+    float const values[4] = {acc.x, acc.y, acc.z, acc.w};
+    CUTLASS_PRAGMA_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      int const row = m_block * Traits::kBlockM + int(cute::get<0>(coords(i + j)));
+      if (row < p.seqlen_q) {
+        dq[row * p.dq_stride.row + int(cute::get<1>(coords(i + j)))] = Element(values[j] * p.softmax_scale);
+      }
+    }
+  }
+}
+
+template <class Traits>
+void run_bwd_postprocess(BwdParams const& p, void* stream) {
+  BwdWorkspaceLayout w = bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim);
+  auto dq_accum = reinterpret_cast<float const*>(static_cast<char const*>(p.workspace) + w.dq_accum_offset);
+  dim3 grid(w.m_blocks, p.nheads, p.batch);
+  bwd_postprocess_kernel<Traits><<<grid, Traits::kConsumerThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      p, w.seqlen_q_rounded, dq_accum);
+  FA3_CHECK_LAUNCH();
+}
+
+}  // namespace fa3
