@@ -1,4 +1,4 @@
-"""Summarizes the per-instruction source page that `scripts/profile_fwd.sh` exports from Nsight
+"""Summarizes the per-instruction source page that `scripts/profile.sh` exports from Nsight
 Compute (`ncu --page source --csv --print-source sass`): warp stall samples by reason over the
 whole kernel, then the instructions with the most samples, each with its top reasons.
 

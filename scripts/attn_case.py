@@ -1,8 +1,9 @@
-"""One forward shape of the benchmark setting (16k tokens, hidden 2048), launched a few times:
-the program that `scripts/profile_fwd.sh` hands to Nsight Compute. With --fp8, the FP8 kernel
-alone on inputs quantized once beforehand (block quantization + Hadamard).
+"""One attention shape of the benchmark setting (16k tokens, hidden 2048), launched a few times:
+the program that `scripts/profile.sh` hands to Nsight Compute. With --fp8, the FP8 kernel
+alone on inputs quantized once beforehand (block quantization + Hadamard); with --bwd, one
+forward and then the backward (preprocess, main kernel, dQ postprocess) a few times.
 
-    python3 scripts/fwd_case.py --hdim 128 --seqlen 2048 [--causal] [--fp8] [--launches 4]
+    python3 scripts/attn_case.py --hdim 128 --seqlen 2048 [--causal] [--fp8 | --bwd] [--launches 4]
 """
 import argparse
 
@@ -17,12 +18,21 @@ def main() -> None:
     ap.add_argument("--seqlen", type=int, default=2048)
     ap.add_argument("--causal", action="store_true")
     ap.add_argument("--fp8", action="store_true", help="the FP8 kernel (inputs quantized before the launches)")
+    ap.add_argument("--bwd", action="store_true", help="the backward (after one forward)")
     ap.add_argument("--launches", type=int, default=4)
     args = ap.parse_args()
+    if args.fp8 and args.bwd:
+        ap.error("--fp8 and --bwd are separate cases; give one")
     batch, nheads = 16384 // args.seqlen, 2048 // args.hdim
     q, k, v = (torch.randn(batch, args.seqlen, nheads, args.hdim, device="cuda", dtype=torch.bfloat16)
                for _ in range(3))
-    if args.fp8:
+    if args.bwd:
+        q, k, v = (x.requires_grad_() for x in (q, k, v))
+        out = fa3.flash_attn_func(q, k, v, causal=args.causal)
+        dout = torch.randn_like(out)
+        for _ in range(args.launches):
+            torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)
+    elif args.fp8:
         qkv = fa3.quantize_fp8(q, k, v)
         for _ in range(args.launches):
             fa3.flash_attn_fp8(qkv, causal=args.causal)
