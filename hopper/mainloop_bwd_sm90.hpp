@@ -233,6 +233,7 @@ struct MainloopBwdSm90 {
     Tensor scores = make_tensor(tSrS.data(), acc_rowcol(tSrS.layout()));
     Tensor dp = make_tensor(tSrdP.data(), acc_rowcol(tSrdP.layout()));
     Tensor coords = make_tensor(tScS.data(), acc_rowcol(tScS.layout()));
+    constexpr int kQueriesPerThread = decltype(size<1>(coords))::value;
     // P^T and dS^T in the input precision: the register A operands of dV and dK's GEMMs.
     Tensor rP = make_tensor_like<Element>(tSrS);
     Tensor rdS = make_tensor_like<Element>(tSrdP);
@@ -252,6 +253,11 @@ struct MainloopBwdSm90 {
       pipeline.consumer_wait(read);
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrK, tSrQ(_, _, _, s), tSrS);
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrV, tSrdO(_, _, _, s), tSrdP);
+      // The row vectors of this thread's queries, read from shared memory while the GEMMs run
+      // (read after the wait, their latency stalled the first exponentials).
+      float lse[kQueriesPerThread];
+      CUTLASS_PRAGMA_UNROLL
+      for (int j = 0; j < kQueriesPerThread; ++j) lse[j] = smem.lse_log2[s][int(get<1>(coords(0, j)))];
       // P^T = exp2(S^T scale_log2 - LSE_log2), the forward's probabilities recomputed, while
       // dP^T's GEMM runs.
       warpgroup_wait<1>();
@@ -259,10 +265,9 @@ struct MainloopBwdSm90 {
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < size<1>(scores); ++j) {
         int const query = int(get<1>(coords(0, j)));
-        float const lse = smem.lse_log2[s][query];
         CUTLASS_PRAGMA_UNROLL
         for (int i = 0; i < size<0>(scores); ++i) {
-          float p = exp2f(fmaf(scores(i, j), params.scale_log2, -lse));
+          float p = exp2f(fmaf(scores(i, j), params.scale_log2, -lse[j]));
           if (masked && params.mask.hidden(n_block, m_block, int(get<0>(coords(i, j))), query)) p = 0.f;
           scores(i, j) = p;
         }
@@ -282,10 +287,11 @@ struct MainloopBwdSm90 {
       }
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < size(rdS); ++i) rdS(i) = static_cast<Element>(tSrdP(i));
-      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrdS, tDrQt(_, _, _, s), tdKrdK);
-      // dS^T to shared memory (beside the two GEMMs), visible to the async proxy, both halves in.
+      // dS^T to shared memory, then dK's GEMM is issued before the fence that waits for the
+      // stores (the fence stalled on them when it came right after), then both halves in.
       copy(copy_ds, tDSrdS, tDSsdSt(_, _, _, ds_buffer));
-      cutlass::arch::fence_view_async_shared();
+      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrdS, tDrQt(_, _, _, s), tdKrdK);
+      cutlass::arch::fence_view_async_shared();  // visible to the async proxy (dQ's GEMM)
       cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDsReady));
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, tQrdS(_, _, _, ds_buffer), tQrKt, tdQrdQ);
       warpgroup_wait<0>();

@@ -4,6 +4,9 @@ alone on inputs quantized once beforehand (block quantization + Hadamard); with 
 forward and then the backward (preprocess, main kernel, dQ postprocess) a few times.
 
     python3 scripts/attn_case.py --hdim 128 --seqlen 2048 [--causal] [--fp8 | --bwd] [--launches 4]
+
+--kernels prints the GPU time per kernel over the launches (torch.profiler): what a call
+spends outside its main kernel (preprocess, postprocess, memsets, copies).
 """
 import argparse
 
@@ -20,6 +23,7 @@ def main() -> None:
     ap.add_argument("--fp8", action="store_true", help="the FP8 kernel (inputs quantized before the launches)")
     ap.add_argument("--bwd", action="store_true", help="the backward (after one forward)")
     ap.add_argument("--launches", type=int, default=4)
+    ap.add_argument("--kernels", action="store_true", help="print GPU time per kernel (torch.profiler)")
     args = ap.parse_args()
     if args.fp8 and args.bwd:
         ap.error("--fp8 and --bwd are separate cases; give one")
@@ -30,16 +34,30 @@ def main() -> None:
         q, k, v = (x.requires_grad_() for x in (q, k, v))
         out = fa3.flash_attn_func(q, k, v, causal=args.causal)
         dout = torch.randn_like(out)
-        for _ in range(args.launches):
-            torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)
+        launch = lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)  # noqa: E731
     elif args.fp8:
         qkv = fa3.quantize_fp8(q, k, v)
-        for _ in range(args.launches):
-            fa3.flash_attn_fp8(qkv, causal=args.causal)
+        launch = lambda: fa3.flash_attn_fp8(qkv, causal=args.causal)  # noqa: E731
     else:
+        launch = lambda: fa3.flash_attn_func(q, k, v, causal=args.causal)  # noqa: E731
+    if not args.kernels:
         for _ in range(args.launches):
-            fa3.flash_attn_func(q, k, v, causal=args.causal)
+            launch()
+        torch.cuda.synchronize()
+        return
+    launch()  # warm-up, outside the profile
     torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(args.launches):
+            launch()
+        torch.cuda.synchronize()
+    print(f"GPU time per launch, {args.launches} launches:")
+    events = [e for e in prof.key_averages() if e.device_time_total > 0]
+    total = sum(e.device_time_total for e in events)
+    for e in sorted(events, key=lambda e: -e.device_time_total):
+        print(f"  {e.device_time_total / args.launches / 1e3:9.3f} ms  {e.device_time_total / total:6.1%}  "
+              f"x{e.count // args.launches}  {e.key[:110]}")
+    print(f"  {total / args.launches / 1e3:9.3f} ms  total")
 
 
 if __name__ == "__main__":

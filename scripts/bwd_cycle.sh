@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The backward device cycle, one command (issue 6): build fa3 with all cores, check the SASS,
 # run the backward GPU tests (and the forward's, which share the build), compute-sanitizer
-# (memcheck, racecheck) on small backward cases, and time the backward alone against cuDNN and
-# FlashAttention-2 (torch SDPA), 16k tokens, hidden 2048. Logs and JSON to $OUT or ./.fa3_out.
+# (memcheck, racecheck) on small backward cases, GPU time per kernel of one backward call, and
+# time the backward alone against cuDNN and FlashAttention-2 (torch SDPA), 16k tokens, hidden 2048. Logs and JSON to $OUT or ./.fa3_out.
 #   run(command="FA3_COMMIT=<short sha> bash scripts/bwd_cycle.sh", carry=[".whl"])
 # FA3_BENCH=0 skips the benchmark; FA3_SEQLENS (default "2048 16384") sets its sequence lengths.
 set -uo pipefail
@@ -27,6 +27,9 @@ for tool in memcheck racecheck; do
   echo "$tool --bwd: exit $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log | tail -n 1)"
   [ "$rc" -eq 0 ] || { tail -n 30 /tmp/san.log; status=1; }
 done
+
+step "GPU time per kernel of one backward call (16k tokens)"
+for h in 128 64; do python3 scripts/attn_case.py --bwd --kernels --hdim "$h" --seqlen 16384 || status=1; done
 
 if [ "${FA3_BENCH:-1}" != 0 ]; then
   step "benchmark (backward alone)"
