@@ -4,6 +4,7 @@
 // flash_bwd_instances.h and flash_bwd_preprocess.h. Python validates first; these checks guard direct callers of fa3._C.
 #include <cstdint>
 
+#include "bwd_tile_size.h"
 #include "bwd_workspace.h"
 #include "errors.h"
 #include "flash_bwd_instances.h"
@@ -36,6 +37,9 @@ void run_bwd(const BwdParams& p, void* stream) {
   FA3_CHECK_ARG(p.batch >= 1 && p.batch <= 65535, "batch must be in [1, 65535], got " << p.batch);
   FA3_CHECK_ARG(p.seqlen_q >= 1, "seqlen_q must be >= 1, got " << p.seqlen_q);
   FA3_CHECK_ARG(p.seqlen_k >= 1, "seqlen_k must be >= 1, got " << p.seqlen_k);
+  const int64_t max_seqlen_k = 65535LL * bwd_tile_size(p.headdim).block_n;  // key tiles on gridDim.y
+  FA3_CHECK_ARG(p.seqlen_k <= max_seqlen_k,
+                "seqlen_k must be <= " << max_seqlen_k << " for the backward, got " << p.seqlen_k);
   FA3_CHECK_ARG(p.nheads >= 1 && p.nheads <= 65535, "nheads must be in [1, 65535], got " << p.nheads);
   FA3_CHECK_ARG(p.nheads_kv >= 1 && p.nheads_kv <= 65535 && p.nheads % p.nheads_kv == 0,
                 "nheads (" << p.nheads << ") must be a multiple of nheads_kv (" << p.nheads_kv << ")");

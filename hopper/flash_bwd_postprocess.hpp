@@ -2,7 +2,8 @@
 // strides. It reads the accumulator in the main kernel's tile order (bwd_dq_accum.hpp), so it is
 // built per kernel traits and launched by run_bwd_instance right after the main kernel. One CTA
 // per (query tile, head, batch), one thread per dQ-GEMM consumer thread: float4 loads, each
-// thread's values placed by the same fragment coordinates the main kernel wrote them with.
+// thread's values placed in shared memory by the same fragment coordinates the main kernel
+// wrote them with, then whole rows written out in 16-byte chunks.
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -19,13 +20,18 @@ __global__ void __launch_bounds__(Traits::kConsumerThreads)
     bwd_postprocess_kernel(BwdParams const p, int seqlen_q_rounded, float const* __restrict__ dq_accum) {
   using Element = typename Traits::Element;
   using Order = BwdDqAccumOrder<Traits>;
+  constexpr int kBlockM = Traits::kBlockM;
+  constexpr int kHeadDim = Traits::kHeadDim;
+  // The tile in the output type, rows padded by 16 bytes: a warp's pair stores (8 rows x 4
+  // column pairs) then fall in 32 different banks.
+  constexpr int kRowElems = kHeadDim + 8;
+  __shared__ alignas(16) Element staged[kBlockM * kRowElems];
   int const m_block = blockIdx.x;
   int const h = blockIdx.y;
   int const b = blockIdx.z;
   int const tid = threadIdx.x;
   float const* tile =
-      dq_accum + ((int64_t(b) * p.nheads + h) * seqlen_q_rounded + int64_t(m_block) * Traits::kBlockM) * Traits::kHeadDim;
-  Element* dq = static_cast<Element*>(p.dq) + b * p.dq_stride.batch + h * p.dq_stride.head;
+      dq_accum + ((int64_t(b) * p.nheads + h) * seqlen_q_rounded + int64_t(m_block) * kBlockM) * kHeadDim;
   auto coords = Order::coordinates(tid);
   static_assert(decltype(cute::size(coords))::value == Order::kValuesPerThread);
   CUTLASS_PRAGMA_UNROLL
@@ -34,10 +40,22 @@ __global__ void __launch_bounds__(Traits::kConsumerThreads)
     float const values[4] = {acc.x, acc.y, acc.z, acc.w};
     CUTLASS_PRAGMA_UNROLL
     for (int j = 0; j < 4; ++j) {
-      int const row = m_block * Traits::kBlockM + int(cute::get<0>(coords(i + j)));
-      if (row < p.seqlen_q) {
-        dq[row * p.dq_stride.row + int(cute::get<1>(coords(i + j)))] = Element(values[j] * p.softmax_scale);
-      }
+      staged[int(cute::get<0>(coords(i + j))) * kRowElems + int(cute::get<1>(coords(i + j)))] =
+          Element(values[j] * p.softmax_scale);
+    }
+  }
+  __syncthreads();
+  // 16-byte chunks of whole rows to dq (its rows are 16-byte aligned: run_bwd's TMA checks).
+  constexpr int kChunksPerRow = kHeadDim * sizeof(Element) / 16;
+  Element* dq = static_cast<Element*>(p.dq) + b * p.dq_stride.batch + h * p.dq_stride.head;
+  CUTLASS_PRAGMA_UNROLL
+  for (int c = tid; c < kBlockM * kChunksPerRow; c += Traits::kConsumerThreads) {
+    int const r = c / kChunksPerRow;
+    int const chunk = c % kChunksPerRow;
+    int const row = m_block * kBlockM + r;
+    if (row < p.seqlen_q) {
+      reinterpret_cast<uint4*>(dq + row * p.dq_stride.row)[chunk] =
+          *reinterpret_cast<uint4 const*>(staged + r * kRowElems + chunk * 8);
     }
   }
 }

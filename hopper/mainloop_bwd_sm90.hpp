@@ -234,6 +234,7 @@ struct MainloopBwdSm90 {
     Tensor dp = make_tensor(tSrdP.data(), acc_rowcol(tSrdP.layout()));
     Tensor coords = make_tensor(tScS.data(), acc_rowcol(tScS.layout()));
     constexpr int kQueriesPerThread = decltype(size<1>(coords))::value;
+    constexpr bool kPrefetchDsum = kHeadDim <= 64;
     // P^T and dS^T in the input precision: the register A operands of dV and dK's GEMMs.
     Tensor rP = make_tensor_like<Element>(tSrS);
     Tensor rdS = make_tensor_like<Element>(tSrdP);
@@ -275,13 +276,19 @@ struct MainloopBwdSm90 {
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
       warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrP, tDrdOt(_, _, _, s), tdVrdV);
+      // D likewise while dV's GEMM runs, where registers allow (at head dim 128 it spilled).
+      float dsum[kQueriesPerThread];
+      if constexpr (kPrefetchDsum) {
+        CUTLASS_PRAGMA_UNROLL
+        for (int j = 0; j < kQueriesPerThread; ++j) dsum[j] = smem.dsum[s][int(get<1>(coords(0, j)))];
+      }
       // dS^T = P^T (dP^T - D), the gradient of the scores (before the softmax scale), while dV's
       // GEMM runs (the groups finish in order: dP^T's is done once one group is left).
       warpgroup_wait<1>();
       warpgroup_fence_operand(tSrdP);
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < size<1>(dp); ++j) {
-        float const d = smem.dsum[s][int(get<1>(coords(0, j)))];
+        float const d = kPrefetchDsum ? dsum[j] : smem.dsum[s][int(get<1>(coords(0, j)))];
         CUTLASS_PRAGMA_UNROLL
         for (int i = 0; i < size<0>(dp); ++i) dp(i, j) = scores(i, j) * (dp(i, j) - d);
       }
