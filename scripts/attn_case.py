@@ -3,7 +3,7 @@ the program that `scripts/profile.sh` hands to Nsight Compute. With --fp8, the F
 alone on inputs quantized once beforehand (block quantization + Hadamard); with --bwd, one
 forward and then the backward (preprocess, main kernel, dQ postprocess) a few times.
 
-    python3 scripts/attn_case.py --hdim 128 --seqlen 2048 [--causal] [--fp8 | --bwd] [--launches 4]
+    python3 scripts/attn_case.py --hdim 128 --seqlen 2048 [--causal] [--fp8 | --bwd [--deterministic]] [--launches 4]
 
 --kernels prints the GPU time per kernel over the launches (torch.profiler): what a call
 spends outside its main kernel (preprocess, postprocess, memsets, copies).
@@ -22,6 +22,7 @@ def main() -> None:
     ap.add_argument("--causal", action="store_true")
     ap.add_argument("--fp8", action="store_true", help="the FP8 kernel (inputs quantized before the launches)")
     ap.add_argument("--bwd", action="store_true", help="the backward (after one forward)")
+    ap.add_argument("--deterministic", action="store_true", help="with --bwd: its deterministic mode")
     ap.add_argument("--launches", type=int, default=4)
     ap.add_argument("--kernels", action="store_true", help="print GPU time per kernel (torch.profiler)")
     args = ap.parse_args()
@@ -32,7 +33,7 @@ def main() -> None:
                for _ in range(3))
     if args.bwd:
         q, k, v = (x.requires_grad_() for x in (q, k, v))
-        out = fa3.flash_attn_func(q, k, v, causal=args.causal)
+        out = fa3.flash_attn_func(q, k, v, causal=args.causal, deterministic=args.deterministic)
         dout = torch.randn_like(out)
         launch = lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)  # noqa: E731
     elif args.fp8:

@@ -30,6 +30,8 @@ done
 
 step "GPU time per kernel of one backward call (16k tokens)"
 for h in 128 64; do python3 scripts/attn_case.py --bwd --kernels --hdim "$h" --seqlen 16384 || status=1; done
+echo "deterministic mode, head dim 128:"
+python3 scripts/attn_case.py --bwd --kernels --deterministic --hdim 128 --seqlen 16384 || status=1
 
 if [ "${FA3_BENCH:-1}" != 0 ]; then
   step "benchmark (backward alone)"
