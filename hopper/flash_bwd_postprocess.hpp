@@ -1,5 +1,5 @@
-// The backward's dQ postprocess: dQ = dQ_accum (already scaled by the softmax scale) in the
-// input type and dq's strides. It reads the accumulator in the main kernel's tile order (bwd_dq_accum.hpp), so it is
+// The backward's dQ postprocess: dQ = softmax_scale * dQ_accum in the input type and dq's
+// strides. It reads the accumulator in the main kernel's tile order (bwd_dq_accum.hpp), so it is
 // built per kernel traits and launched by run_bwd_instance right after the main kernel. One CTA
 // per (query tile, head, batch), one thread per dQ-GEMM consumer thread: float4 loads, each
 // thread's values placed in shared memory by the same fragment coordinates the main kernel
@@ -41,7 +41,7 @@ __global__ void __launch_bounds__(Traits::kConsumerThreads)
     CUTLASS_PRAGMA_UNROLL
     for (int j = 0; j < 4; ++j) {
       staged[int(cute::get<0>(coords(i + j))) * kRowElems + int(cute::get<1>(coords(i + j)))] =
-          Element(values[j]);
+          Element(values[j] * p.softmax_scale);
     }
   }
   __syncthreads();

@@ -14,8 +14,7 @@
 //   dQ writer (one warp of the producer warpgroup): adds each warpgroup's half of a step's
 //     dQ_partial to the fp32 dQ accumulator in global memory with one bulk reduction
 //     (cp.reduce.async.bulk .add.f32), so the consumers never wait on global atomics.
-// The softmax scale is applied to each step's dQ before it is accumulated, to dK at the end
-// (epilogue).
+// The softmax scale of dK and dQ is applied at the end (epilogue, postprocess).
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -82,7 +81,6 @@ struct MainloopBwdSm90 {
     int m_blocks;
     int seqlen_q_rounded;
     float scale_log2;
-    float softmax_scale;  // dQ's, applied before the accumulation (dK's: epilogue)
     float const* lse_log2;  // workspace (bwd_workspace.h)
     float const* dsum;
     float* dq_accum;
@@ -119,7 +117,6 @@ struct MainloopBwdSm90 {
             w.m_blocks,
             w.seqlen_q_rounded,
             p.softmax_scale * 1.4426950408889634f,  // log2(e)
-            p.softmax_scale,
             reinterpret_cast<float const*>(ws + w.lse_log2_offset),
             reinterpret_cast<float const*>(ws + w.dsum_offset),
             reinterpret_cast<float*>(ws + w.dq_accum_offset),
@@ -250,34 +247,12 @@ struct MainloopBwdSm90 {
     int ds_buffer = 0;
     barrier_kv.wait(0);
 
-    // dQ_partial to shared memory for the writer warp, once it has read the previous step's.
-    // It is held, times the softmax scale, in registers that no WGMMA defines: ptxas waits for
-    // every WGMMA in flight before an instruction reads a WGMMA-defined register, which would
-    // wait here for the next step's S^T (a plain copy is coalesced away; the multiply is not).
-    float dq_held[DqOrder::kValuesPerThread];
-    auto hold_dq = [&]() {
-      CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < DqOrder::kValuesPerThread; ++i) dq_held[i] = tdQrdQ(i) * params.softmax_scale;
-    };
-    auto hand_over_dq = [&]() {
-      cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty) + group);
-      CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < DqOrder::kValuesPerThread; i += 4) {
-        *reinterpret_cast<float4*>(smem.dq + DqOrder::offset(thread_idx, i)) =
-            make_float4(dq_held[i], dq_held[i + 1], dq_held[i + 2], dq_held[i + 3]);
-      }
-      cutlass::arch::fence_view_async_shared();  // visible to the bulk copy (async proxy)
-      cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqFull) + group);
-    };
     // One copy of the step for masked and unmasked tiles: two (a compile-time flag) left the
     // causal kernel short of registers for its GEMMs (ptxas C7511: serialized WGMMA, and spills).
-    auto step = [&](int m_block, bool masked, bool first) {
+    auto step = [&](int bidh, int m_block, bool masked) {
       int const s = read.index();
       pipeline.consumer_wait(read);
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrK, tSrQ(_, _, _, s), tSrS);
-      // The step before's dQ is handed over while S^T's GEMM runs (its registers stay live
-      // across the step boundary for that).
-      if (!first) hand_over_dq();
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrV, tSrdO(_, _, _, s), tSrdP);
       // The row vectors of this thread's queries, read from shared memory while the GEMMs run
       // (read after the wait, their latency stalled the first exponentials).
@@ -330,18 +305,24 @@ struct MainloopBwdSm90 {
       cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDsReady));
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, tQrdS(_, _, _, ds_buffer), tQrKt, tdQrdQ);
       warpgroup_wait<0>();
-      hold_dq();
       pipeline.consumer_release(read);
       ++read;
       ds_buffer ^= 1;
+      // dQ_partial to shared memory for the writer warp, once it has read the previous step's.
+      cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty) + group);
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < size(tdQrdQ); i += 4) {
+        *reinterpret_cast<float4*>(smem.dq + DqOrder::offset(thread_idx, i)) =
+            make_float4(tdQrdQ(i), tdQrdQ(i + 1), tdQrdQ(i + 2), tdQrdQ(i + 3));
+      }
+      cutlass::arch::fence_view_async_shared();  // visible to the bulk copy (async proxy)
+      cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqFull) + group);
     };
 
-    int const steps = params.group_size * (m_end - m_begin);  // every query head of the group
-    for (int i = 0; i < steps; ++i) {
-      int const m_block = m_begin + i % (m_end - m_begin);
-      step(m_block, m_block < m_unmasked, i == 0);
+    for (int g = 0; g < params.group_size; ++g) {
+      int const bidh = bidh_kv * params.group_size + g;
+      for (int m_block = m_begin; m_block < m_end; ++m_block) step(bidh, m_block, m_block < m_unmasked);
     }
-    hand_over_dq();
   }
 
   static constexpr int kDqSyncThreads = 128 + cutlass::NumThreadsPerWarp;  // a warpgroup and the writer
