@@ -133,11 +133,18 @@ def test_small_real_run(tmp_path, capsys):
     assert "fa3/best" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("flags", [["--fp8", "--ablation"], ["--bwd", "--fp8"], ["--bwd", "--ablation"]])
-def test_fp8_ablation_and_bwd_are_separate_runs(capsys, flags):
+@pytest.mark.parametrize("flags", [["--fp8", "--ablation"], ["--bwd", "--fp8"], ["--bwd", "--ablation"],
+                                   ["--fwd-bwd", "--bwd"], ["--fwd-bwd", "--fp8"]])
+def test_fp8_ablation_bwd_and_fwd_bwd_are_separate_runs(capsys, flags):
     from fa3.bench import main
     assert main(flags) == 2
-    assert "error: --ablation, --fp8 and --bwd are separate runs; give one" in capsys.readouterr().err
+    assert "error: --ablation, --fp8, --bwd and --fwd-bwd are separate runs; give one" in capsys.readouterr().err
+
+
+def test_run_rejects_unknown_mode():
+    from fa3.bench import run
+    with pytest.raises(ValueError, match=r"^mode must be one of fwd, bwd, fwd\+bwd, got 'train'$"):
+        run([], mode="train")
 
 
 @pytest.mark.gpu
@@ -150,3 +157,15 @@ def test_backward_bench_counts_2_5_forwards(tmp_path, capsys):
     assert [r["mode"] for r in rows] == ["bwd", "bwd"] and rows[0]["error"] is None
     assert rows[0]["tflops"] == pytest.approx(attention_flops(16, 16, 1024, 1024, 128, False, "bwd") / rows[0]["ms"] / 1e9)
     assert "TFLOP/s, backward" in capsys.readouterr().out
+
+
+@pytest.mark.gpu
+def test_forward_backward_bench_counts_3_5_forwards(tmp_path, capsys):
+    from fa3.bench import main
+    js = tmp_path / "fwd_bwd.json"
+    assert main(["--fwd-bwd", "--hdim", "64", "--seqlen", "1024", "--causal", "true", "--impl", "fa3", "sdpa-cudnn",
+                 "--json", str(js), "--no-progress", "--rounds", "1"]) == 0
+    rows = json.loads(js.read_text())
+    assert [r["mode"] for r in rows] == ["fwd+bwd", "fwd+bwd"] and rows[0]["error"] is None
+    assert rows[0]["tflops"] == pytest.approx(attention_flops(16, 32, 1024, 1024, 64, True, "fwd+bwd") / rows[0]["ms"] / 1e9)
+    assert "TFLOP/s, forward + backward" in capsys.readouterr().out

@@ -16,6 +16,7 @@ when causal).
     python -m fa3.bench --fp8             # FP8: kernel alone and end to end, against cuDNN FP8 (if installed),
                                           # fa3 bf16 and cuDNN bf16
     python -m fa3.bench --bwd             # backward alone (FLOPs = 2.5 x forward), same peers
+    python -m fa3.bench --fwd-bwd         # a training step's attention: forward + backward (3.5 x)
 """
 from __future__ import annotations
 
@@ -126,6 +127,23 @@ def backward_of(prepare: Callable) -> Callable:
     return prepare_backward
 
 
+def forward_backward_of(prepare: Callable) -> Callable:
+    """An impl's forward and backward together (a training step's attention): each call runs the
+    forward in the impl's context and the gradient of q, k, v for a fixed dO."""
+    def prepare_forward_backward(q, k, v, causal) -> Tuple[Runner, ContextManager]:
+        q, k, v = (x.detach().requires_grad_() for x in (q, k, v))
+        fn, ctx = prepare(q, k, v, causal)
+        with ctx:
+            dout = torch.randn_like(fn())
+        fn, ctx = prepare(q, k, v, causal)  # a fresh context for the timing (SDPA's is single-use)
+        return (lambda: torch.autograd.grad(fn(), (q, k, v), dout)), ctx
+    return prepare_forward_backward
+
+
+PREPARE_FOR_MODE = {"fwd": lambda prepare: prepare, "bwd": backward_of, "fwd+bwd": forward_backward_of}
+MODE_NAMES = {"fwd": "forward", "bwd": "backward", "fwd+bwd": "forward + backward"}
+
+
 def available_impls() -> Dict[str, Callable]:
     impls: Dict[str, Callable] = {"fa3": _fa3, "fa3-fp8": _fa3_fp8, "fa3-fp8-e2e": _fa3_fp8_end_to_end,
                                   "sdpa-cudnn": _sdpa("CUDNN_ATTENTION"), "sdpa-flash": _sdpa("FLASH_ATTENTION")}
@@ -185,14 +203,15 @@ def time_interleaved(runners: Dict[str, Callable[[], float]], rounds: int) -> Di
 def run(configs: Sequence[Tuple[int, int, int, int, bool]], dtype: str = "bf16",
         impls: Optional[Sequence[str]] = None, progress: bool = True, rounds: int = 3,
         mode: str = "fwd") -> List[BenchRecord]:
-    """Time every implementation on every configuration, forward (mode "fwd") or backward alone
-    ("bwd"), in `rounds` interleaved rounds of about 100 ms per implementation each."""
+    """Time every implementation on every configuration, forward (mode "fwd"), backward alone
+    ("bwd") or both ("fwd+bwd"), in `rounds` interleaved rounds of about 100 ms per
+    implementation each."""
     from tqdm.auto import tqdm
 
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    if mode not in ("fwd", "bwd"):
-        raise ValueError(f"mode must be 'fwd' or 'bwd', got {mode!r}")
+    if mode not in PREPARE_FOR_MODE:
+        raise ValueError(f"mode must be one of {', '.join(PREPARE_FOR_MODE)}, got {mode!r}")
     table = available_impls()
     names = list(impls) if impls else [n for n in DEFAULT_IMPLS if n in table]
     unknown = [n for n in names if n not in table]
@@ -212,7 +231,7 @@ def run(configs: Sequence[Tuple[int, int, int, int, bool]], dtype: str = "bf16",
             def time_once() -> float:
                 bar.set_postfix_str(f"{name} hdim {hdim} seqlen {seqlen}{' causal' if causal else ''}")
                 bar.update()
-                prepare = table[name] if mode == "fwd" else backward_of(table[name])
+                prepare = PREPARE_FOR_MODE[mode](table[name])
                 fn, ctx = prepare(q, k, v, causal)  # a fresh context each round (SDPA's is single-use)
                 with ctx:
                     return time_ms(fn, min_time_ms=100.0)
@@ -260,7 +279,7 @@ def format_table(records: Sequence[BenchRecord]) -> str:
     fp8_ratios = ratio_to_best_peer(records, "fa3-fp8") if "fa3-fp8" in impls else None
     header = f"{'hdim':>4} {'causal':>6} {'seqlen':>6} {'batch':>5} " + " ".join(f"{i:>12}" for i in impls) + \
         f" {'fa3/best':>9}" + (f" {'fp8/best':>9}" if fp8_ratios is not None else "")
-    what = {"fwd": "forward", "bwd": "backward"}.get(records[0].mode, records[0].mode) if records else ""
+    what = MODE_NAMES.get(records[0].mode, records[0].mode) if records else ""
     lines = [f"TFLOP/s, {what}, {records[0].dtype}, {records[0].gpu}" if records else "no records", header,
              "-" * len(header)]
     by_key: Dict[tuple, Dict[str, BenchRecord]] = {}
@@ -328,7 +347,7 @@ def plot(records: Sequence[BenchRecord], path: str) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(impls), bbox_to_anchor=(0.5, 0.955), fontsize=9)
     first = records[0]
-    what = {"fwd": "forward", "bwd": "backward"}.get(first.mode, first.mode)
+    what = MODE_NAMES.get(first.mode, first.mode)
     fig.suptitle(f"Attention {what}, {first.dtype}, {first.gpu}, {first.date}, commit {first.commit}")
     fig.tight_layout(rect=(0, 0, 1, 0.92))
     fig.savefig(path, dpi=120)
@@ -352,6 +371,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help=f"FP8 rows: {', '.join(FP8_IMPLS)} (bf16 inputs; TFLOP/s counted as for bf16)")
     p.add_argument("--bwd", action="store_true",
                    help="time the backward alone (dQ, dK, dV for a fixed dO; FLOPs = 2.5 x forward)")
+    p.add_argument("--fwd-bwd", action="store_true",
+                   help="time forward and backward together (FLOPs = 3.5 x forward)")
     p.add_argument("--rounds", type=int, default=3,
                    help="interleaved rounds per configuration, ~100 ms per implementation each (default 3)")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
@@ -391,8 +412,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if any(s < 1 for s in args.seqlen):
         print(f"error: --seqlen values must be >= 1, got {min(args.seqlen)}", file=sys.stderr)
         return 2
-    if sum((args.ablation, args.fp8, args.bwd)) > 1:
-        print("error: --ablation, --fp8 and --bwd are separate runs; give one", file=sys.stderr)
+    if sum((args.ablation, args.fp8, args.bwd, args.fwd_bwd)) > 1:
+        print("error: --ablation, --fp8, --bwd and --fwd-bwd are separate runs; give one", file=sys.stderr)
         return 2
     if not torch.cuda.is_available():
         print("error: the benchmark needs a CUDA GPU (fa3's kernels need a Hopper GPU)", file=sys.stderr)
@@ -406,7 +427,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.impl = args.impl or [n for n in FP8_IMPLS if n in available_impls()]
     try:
         records = run(paper_configs(args.hdim, args.seqlen, causals), args.dtype, args.impl,
-                      progress=not args.no_progress, rounds=args.rounds, mode="bwd" if args.bwd else "fwd")
+                      progress=not args.no_progress, rounds=args.rounds,
+                      mode="bwd" if args.bwd else "fwd+bwd" if args.fwd_bwd else "fwd")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
