@@ -235,6 +235,8 @@ struct MainloopBwdSm90 {
     Tensor coords = make_tensor(tScS.data(), acc_rowcol(tScS.layout()));
     constexpr int kQueriesPerThread = decltype(size<1>(coords))::value;
     constexpr bool kPrefetchDsum = kHeadDim <= 64;
+    // A step's row vector (LSE or D, shared memory) at this thread's j-th query column.
+    auto query_value = [&](float const* row_vector, int j) { return row_vector[int(get<1>(coords(0, j)))]; };
     // P^T and dS^T in the input precision: the register A operands of dV and dK's GEMMs.
     Tensor rP = make_tensor_like<Element>(tSrS);
     Tensor rdS = make_tensor_like<Element>(tSrdP);
@@ -258,7 +260,7 @@ struct MainloopBwdSm90 {
       // (read after the wait, their latency stalled the first exponentials).
       float lse[kQueriesPerThread];
       CUTLASS_PRAGMA_UNROLL
-      for (int j = 0; j < kQueriesPerThread; ++j) lse[j] = smem.lse_log2[s][int(get<1>(coords(0, j)))];
+      for (int j = 0; j < kQueriesPerThread; ++j) lse[j] = query_value(smem.lse_log2[s], j);
       // P^T = exp2(S^T scale_log2 - LSE_log2), the forward's probabilities recomputed, while
       // dP^T's GEMM runs.
       warpgroup_wait<1>();
@@ -283,7 +285,7 @@ struct MainloopBwdSm90 {
       float dsum[kQueriesPerThread];
       if constexpr (kPrefetchDsum) {
         CUTLASS_PRAGMA_UNROLL
-        for (int j = 0; j < kQueriesPerThread; ++j) dsum[j] = smem.dsum[s][int(get<1>(coords(0, j)))];
+        for (int j = 0; j < kQueriesPerThread; ++j) dsum[j] = query_value(smem.dsum[s], j);
       }
       // dS^T = P^T (dP^T - D), the gradient of the scores (before the softmax scale), while dV's
       // GEMM runs (the groups finish in order: dP^T's is done once one group is left).
@@ -291,7 +293,7 @@ struct MainloopBwdSm90 {
       warpgroup_fence_operand(tSrdP);
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < size<1>(dp); ++j) {
-        float const d = kPrefetchDsum ? dsum[j] : smem.dsum[s][int(get<1>(coords(0, j)))];
+        float const d = kPrefetchDsum ? dsum[j] : query_value(smem.dsum[s], j);
         CUTLASS_PRAGMA_UNROLL
         for (int i = 0; i < size<0>(dp); ++i) dp(i, j) = scores(i, j) * (dp(i, j) - d);
       }

@@ -148,24 +148,16 @@ def test_run_rejects_unknown_mode():
 
 
 @pytest.mark.gpu
-def test_backward_bench_counts_2_5_forwards(tmp_path, capsys):
+@pytest.mark.parametrize("flag, mode, title, hdim, causal", [("--bwd", "bwd", "backward", 128, False),
+                                                             ("--fwd-bwd", "fwd+bwd", "forward + backward", 64, True)])
+def test_backward_benches_count_their_flops(tmp_path, capsys, flag, mode, title, hdim, causal):
+    """--bwd counts 2.5 forwards, --fwd-bwd 3.5."""
     from fa3.bench import main
-    js = tmp_path / "bwd.json"
-    assert main(["--bwd", "--hdim", "128", "--seqlen", "1024", "--causal", "false", "--impl", "fa3", "sdpa-cudnn",
-                 "--json", str(js), "--no-progress", "--rounds", "1"]) == 0
+    js = tmp_path / "bench.json"
+    assert main([flag, "--hdim", str(hdim), "--seqlen", "1024", "--causal", str(causal).lower(), "--impl", "fa3",
+                 "sdpa-cudnn", "--json", str(js), "--no-progress", "--rounds", "1"]) == 0
     rows = json.loads(js.read_text())
-    assert [r["mode"] for r in rows] == ["bwd", "bwd"] and rows[0]["error"] is None
-    assert rows[0]["tflops"] == pytest.approx(attention_flops(16, 16, 1024, 1024, 128, False, "bwd") / rows[0]["ms"] / 1e9)
-    assert "TFLOP/s, backward" in capsys.readouterr().out
-
-
-@pytest.mark.gpu
-def test_forward_backward_bench_counts_3_5_forwards(tmp_path, capsys):
-    from fa3.bench import main
-    js = tmp_path / "fwd_bwd.json"
-    assert main(["--fwd-bwd", "--hdim", "64", "--seqlen", "1024", "--causal", "true", "--impl", "fa3", "sdpa-cudnn",
-                 "--json", str(js), "--no-progress", "--rounds", "1"]) == 0
-    rows = json.loads(js.read_text())
-    assert [r["mode"] for r in rows] == ["fwd+bwd", "fwd+bwd"] and rows[0]["error"] is None
-    assert rows[0]["tflops"] == pytest.approx(attention_flops(16, 32, 1024, 1024, 64, True, "fwd+bwd") / rows[0]["ms"] / 1e9)
-    assert "TFLOP/s, forward + backward" in capsys.readouterr().out
+    assert [r["mode"] for r in rows] == [mode, mode] and rows[0]["error"] is None
+    flops = attention_flops(16, 2048 // hdim, 1024, 1024, hdim, causal, mode)
+    assert rows[0]["tflops"] == pytest.approx(flops / rows[0]["ms"] / 1e9)
+    assert f"TFLOP/s, {title}," in capsys.readouterr().out
