@@ -16,17 +16,10 @@ step "build (pip install, 16 jobs)"
 build_checked || status=1
 
 step "backward tests"
-python3 -m pytest -q -ra --tb=short tests/test_bwd.py tests/test_compile.py tests/test_bench.py > "$OUT/pytest_bwd.log" 2>&1 || status=1
-grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/pytest_bwd.log" | head -40
+cycle_tests pytest_bwd.log tests/test_bwd.py tests/test_compile.py tests/test_bench.py || status=1
 
 step "compute-sanitizer (backward)"
-for tool in memcheck racecheck; do
-  timeout 240 compute-sanitizer --tool "$tool" --error-exitcode 9 python3 scripts/sanitizer_cases.py --bwd > /tmp/san.log 2>&1
-  rc=$?
-  [ "$rc" -eq 124 ] && echo "$tool: timed out after 240 s"
-  echo "$tool --bwd: exit $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log | tail -n 1)"
-  [ "$rc" -eq 0 ] || { tail -n 30 /tmp/san.log; status=1; }
-done
+for tool in memcheck racecheck; do sanitize "$tool" scripts/sanitizer_cases.py --bwd || status=1; done
 
 step "GPU time per kernel of one backward call (16k tokens)"
 for h in 128 64; do python3 scripts/attn_case.py --bwd --kernels --hdim "$h" --seqlen 16384 || status=1; done

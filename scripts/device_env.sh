@@ -50,3 +50,28 @@ build_checked() {
   python3 scripts/check_sass.py "$so" || rc=1
   return $rc
 }
+
+# A cycle's test step: pytest -q on the given arguments into $OUT/<log>; prints the failures and
+# the summary line; returns pytest's status.
+cycle_tests() {  # log-name pytest-arguments...
+  local log=$1 rc
+  shift
+  python3 -m pytest -q -ra --tb=short "$@" > "$OUT/$log" 2>&1
+  rc=$?
+  grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/$log" | head -40
+  return $rc
+}
+
+# compute-sanitizer's TOOL on `python3 ARGS...`, with a 240 s limit so that a hang (a CTA waiting
+# for another) fails the step, not the device call; prints its summary, and the log's tail on a
+# failure; returns its status.
+sanitize() {  # tool python3-arguments...
+  local tool=$1 rc
+  shift
+  timeout 240 compute-sanitizer --tool "$tool" --error-exitcode 9 python3 "$@" > /tmp/san.log 2>&1
+  rc=$?
+  [ "$rc" -eq 124 ] && echo "$tool $*: timed out after 240 s"
+  echo "$tool $*: exit $rc, $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' /tmp/san.log | tail -n 1)"
+  [ "$rc" -eq 0 ] || tail -n 40 /tmp/san.log
+  return $rc
+}

@@ -15,8 +15,7 @@ step "build (pip install, 16 jobs)"
 build_checked || status=1
 
 step "FP8 and quantization-kernel tests"
-python3 -m pytest -q -ra --tb=short tests/test_quantize_kernel.py tests/test_fp8.py > "$OUT/pytest_fp8.log" 2>&1 || status=1
-grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/pytest_fp8.log" | head -40
+cycle_tests pytest_fp8.log tests/test_quantize_kernel.py tests/test_fp8.py || status=1
 
 step "all tests"
 python3 -m pytest -q -ra --tb=line > "$OUT/pytest.log" 2>&1 || status=1
