@@ -8,12 +8,13 @@
 #pragma once
 
 #include <cute/tensor.hpp>
+#include <cutlass/cutlass.h>
 
 namespace fa3 {
 
 template <class Traits>
 struct BwdDqAccumOrder {
-  static constexpr int kThreadsPerGroup = 128;
+  static constexpr int kThreadsPerGroup = cutlass::NumThreadsPerWarpGroup;
   static constexpr int kTileFloats = Traits::kBlockM * Traits::kHeadDim;
   static constexpr int kGroupFloats = kTileFloats / Traits::kConsumerWarpGroups;  // one warpgroup's half
   static constexpr int kValuesPerThread = kGroupFloats / kThreadsPerGroup;

@@ -1,7 +1,9 @@
 // The backward kernel: one CTA per (key tile, key/value head, batch). Assigns warp roles (a
-// producer warpgroup whose warp 0 loads and warp 1 writes dQ, two consumer warpgroups), sets their register budgets, wires the Q/dO
-// pipeline and the K/V barrier, and runs the mainloop and epilogue collectives. Key tiles go to
-// blockIdx.x so that lower tiles start first (deterministic mode relies on that order).
+// producer warpgroup whose warp 0 loads and warp 1 writes dQ, two consumer warpgroups), sets
+// their register budgets, wires the Q/dO pipeline and the K/V barrier, and runs the mainloop
+// and epilogue collectives. Key tiles go to blockIdx.x so that lower tiles start first
+// (deterministic mode relies on that order; heads first instead was measured no faster:
+// benchmarks/results/2026-11-23_h100_ab_bwd_grid_order.txt).
 #pragma once
 
 #include <cute/tensor.hpp>

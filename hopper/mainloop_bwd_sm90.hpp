@@ -243,7 +243,7 @@ struct MainloopBwdSm90 {
     Tensor tDrP = make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
     Tensor tDrdS = make_tensor(rdS.data(), acc_as_a_operand(rdS.layout()));
     Tensor tDSrdS = thr_copy_ds.retile_S(rdS);
-    int const group = thread_idx / 128;  // this warpgroup's dQ buffer and barriers
+    int const group = thread_idx / cutlass::NumThreadsPerWarpGroup;  // this warpgroup's dQ buffer and barriers
 
     int const m_unmasked = params.mask.m_block_unmasked(n_block, m_begin, m_end);
     int ds_buffer = 0;
@@ -327,7 +327,8 @@ struct MainloopBwdSm90 {
     }
   }
 
-  static constexpr int kDqSyncThreads = 128 + cutlass::NumThreadsPerWarp;  // a warpgroup and the writer
+  // A consumer warpgroup and the writer warp meet on its dQ barriers.
+  static constexpr int kDqSyncThreads = cutlass::NumThreadsPerWarpGroup + cutlass::NumThreadsPerWarp;
   static constexpr uint32_t kDqGroupBytes = DqOrder::kGroupFloats * sizeof(float);
 
   // dQ writer, one warp (one elected lane issues the copies): for every step the consumers run
