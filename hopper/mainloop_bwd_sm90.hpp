@@ -299,18 +299,17 @@ struct MainloopBwdSm90 {
       }
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < size(rdS); ++i) rdS(i) = static_cast<Element>(tSrdP(i));
-      // dS^T to shared memory, then dK's GEMM is issued before the fence that waits for the
-      // stores (the fence stalled on them when it came right after), then both halves in.
+      // dS^T to shared memory (the fence waits for the stores while dV's GEMM runs), then dQ's
+      // GEMM, which needs both halves, before dK's: dQ's hand-over below then runs under dK's.
       copy(copy_ds, tDSrdS, tDSsdSt(_, _, _, ds_buffer));
-      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrdS, tDrQt(_, _, _, s), tdKrdK);
       cutlass::arch::fence_view_async_shared();  // visible to the async proxy (dQ's GEMM)
       cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDsReady));
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, tQrdS(_, _, _, ds_buffer), tQrKt, tdQrdQ);
-      warpgroup_wait<0>();
-      pipeline.consumer_release(read);
-      ++read;
+      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrdS, tDrQt(_, _, _, s), tdKrdK);
       ds_buffer ^= 1;
       // dQ_partial to shared memory for the writer warp, once it has read the previous step's.
+      warpgroup_wait<1>();
+      warpgroup_fence_operand(tdQrdQ);
       cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty) + group);
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < size(tdQrdQ); i += 4) {
@@ -319,6 +318,9 @@ struct MainloopBwdSm90 {
       }
       cutlass::arch::fence_view_async_shared();  // visible to the bulk copy (async proxy)
       cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqFull) + group);
+      warpgroup_wait<0>();  // dK's GEMM has read Q: the stage may be refilled
+      pipeline.consumer_release(read);
+      ++read;
     };
 
     for (int g = 0; g < params.group_size; ++g) {
