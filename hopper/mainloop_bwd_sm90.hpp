@@ -251,7 +251,8 @@ struct MainloopBwdSm90 {
 
     // One copy of the step for masked and unmasked tiles: two (a compile-time flag) left the
     // causal kernel short of registers for its GEMMs (ptxas C7511: serialized WGMMA, and spills).
-    auto step = [&](int bidh, int m_block, bool masked) {
+    // dq_mine: this thread's first dQ_accum value in query tile 0 of the step's head.
+    auto step = [&](float* dq_mine, int m_block, bool masked) {
       int const s = read.index();
       pipeline.consumer_wait(read);
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrK, tSrQ(_, _, _, s), tSrS);
@@ -307,17 +308,29 @@ struct MainloopBwdSm90 {
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, tQrdS(_, _, _, ds_buffer), tQrKt, tdQrdQ);
       warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrdS, tDrQt(_, _, _, s), tdKrdK);
       ds_buffer ^= 1;
-      // dQ_partial to shared memory for the writer warp, once it has read the previous step's.
       warpgroup_wait<1>();
       warpgroup_fence_operand(tdQrdQ);
-      cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty) + group);
-      CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < size(tdQrdQ); i += 4) {
-        *reinterpret_cast<float4*>(smem.dq + DqOrder::offset(thread_idx, i)) =
-            make_float4(tdQrdQ(i), tdQrdQ(i + 1), tdQrdQ(i + 2), tdQrdQ(i + 3));
+      if (!params.deterministic) {
+        // dQ_accum[query tile] += dQ_partial straight from the registers, four floats per
+        // reduction; a warp's land in 512 contiguous bytes (the accumulator's order).
+        // (one base address; each reduction's offset from it is a compile-time constant)
+        float* mine = dq_mine + m_block * DqOrder::kTileFloats;
+        CUTLASS_PRAGMA_UNROLL
+        for (int i = 0; i < size(tdQrdQ); i += 4) {
+          asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(mine + DqOrder::offset(0, i)),
+                       "f"(tdQrdQ(i)), "f"(tdQrdQ(i + 1)), "f"(tdQrdQ(i + 2)), "f"(tdQrdQ(i + 3)));
+        }
+      } else {
+        // dQ_partial to shared memory for the writer warp, once it has read the previous step's.
+        cutlass::arch::NamedBarrier::sync(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty) + group);
+        CUTLASS_PRAGMA_UNROLL
+        for (int i = 0; i < size(tdQrdQ); i += 4) {
+          *reinterpret_cast<float4*>(smem.dq + DqOrder::offset(thread_idx, i)) =
+              make_float4(tdQrdQ(i), tdQrdQ(i + 1), tdQrdQ(i + 2), tdQrdQ(i + 3));
+        }
+        cutlass::arch::fence_view_async_shared();  // visible to the bulk copy (async proxy)
+        cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqFull) + group);
       }
-      cutlass::arch::fence_view_async_shared();  // visible to the bulk copy (async proxy)
-      cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqFull) + group);
       warpgroup_wait<0>();  // dK's GEMM has read Q: the stage may be refilled
       pipeline.consumer_release(read);
       ++read;
@@ -325,7 +338,8 @@ struct MainloopBwdSm90 {
 
     for (int g = 0; g < params.group_size; ++g) {
       int const bidh = bidh_kv * params.group_size + g;
-      for (int m_block = m_begin; m_block < m_end; ++m_block) step(bidh, m_block, m_block < m_unmasked);
+      float* dq_mine = params.dq_accum + row_offset(params, bidb, bidh, 0) * kHeadDim + DqOrder::offset(thread_idx, 0);
+      for (int m_block = m_begin; m_block < m_end; ++m_block) step(dq_mine, m_block, m_block < m_unmasked);
     }
   }
 

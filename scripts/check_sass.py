@@ -19,6 +19,9 @@ KNOWN_SPILLS = [
     (r"float_e4m3_t.*Li256ELi128ELi128ELi2EEENS_15MainloopFwdSm90IS6_Lb1E", 2,
      "FP8 head dim 256 causal: the mask's column base (4 bytes) is stored once and reloaded before the masked "
      "key tiles (at most two per query tile), never in the unmasked loop; O and S hold the other registers"),
+    (r"BwdKernelTraitsIN7cutlass\w+Li128ELi64ELi128EEENS_15MainloopBwdSm90IS\d_Lb1E", 2,
+     "backward head dim 128 causal: the first query tile (4 bytes) is stored once and reloaded once per query "
+     "head of the group, never inside the loop over query tiles"),
 ]
 
 
