@@ -25,10 +25,6 @@ struct BwdKernelTraits {
   static constexpr int kThreads = kConsumerThreads + 128;
   static constexpr int kProducerRegs = 24;
   static constexpr int kConsumerRegs = 240;  // 24*128 + 240*256 = 64512 <= 65536
-  // dS = P (dP - D) with P as rounded for dV's GEMM instead of in fp32: the fp32 scores then die
-  // at the conversion instead of living through dP's wait (64 registers at 128 query rows). Its
-  // rounding error is that of dS's own conversion to the input precision right after.
-  static constexpr bool kDsFromRoundedP = kBlockM > 64;
 
   using Int_M = cute::Int<kBlockM>;
   using Int_N = cute::Int<kBlockN>;

@@ -234,14 +234,13 @@ struct MainloopBwdSm90 {
     Tensor dp = make_tensor(tSrdP.data(), acc_rowcol(tSrdP.layout()));
     Tensor coords = make_tensor(tScS.data(), acc_rowcol(tScS.layout()));
     constexpr int kQueriesPerThread = decltype(size<1>(coords))::value;
-    constexpr bool kPrefetchDsum = kHeadDim <= 64 && kBlockM <= 64;
+    constexpr bool kPrefetchDsum = kHeadDim <= 64;
     // A step's row vector (LSE or D, shared memory) at this thread's j-th query column.
     auto query_value = [&](float const* row_vector, int j) { return row_vector[int(get<1>(coords(0, j)))]; };
     // P^T and dS^T in the input precision: the register A operands of dV and dK's GEMMs.
     Tensor rP = make_tensor_like<Element>(tSrS);
     Tensor rdS = make_tensor_like<Element>(tSrdP);
     Tensor tDrP = make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
-    Tensor p_rounded = make_tensor(rP.data(), acc_rowcol(rP.layout()));
     Tensor tDrdS = make_tensor(rdS.data(), acc_as_a_operand(rdS.layout()));
     Tensor tDSrdS = thr_copy_ds.retile_S(rdS);
     int const group = thread_idx / cutlass::NumThreadsPerWarpGroup;  // this warpgroup's dQ buffer and barriers
@@ -297,10 +296,7 @@ struct MainloopBwdSm90 {
       for (int j = 0; j < size<1>(dp); ++j) {
         float const d = kPrefetchDsum ? dsum[j] : query_value(smem.dsum[s], j);
         CUTLASS_PRAGMA_UNROLL
-        for (int i = 0; i < size<0>(dp); ++i) {
-          float const p = Traits::kDsFromRoundedP ? static_cast<float>(p_rounded(i, j)) : scores(i, j);
-          dp(i, j) = p * (dp(i, j) - d);
-        }
+        for (int i = 0; i < size<0>(dp); ++i) dp(i, j) = scores(i, j) * (dp(i, j) - d);
       }
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < size(rdS); ++i) rdS(i) = static_cast<Element>(tSrdP(i));
