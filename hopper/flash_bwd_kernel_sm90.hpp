@@ -61,7 +61,7 @@ struct FlashBwdKernelSm90 {
         auto write = cutlass::make_producer_start_state<Pipeline>();
         mainloop.load(params.mainloop, pipeline, write, smem.mainloop, smem.barrier_kv, n_block, bidh_kv, bidb,
                       m_begin, m_end);
-      } else if (warp_in_group == 1 && m_begin < m_end && params.mainloop.deterministic) {
+      } else if (warp_in_group == 1 && m_begin < m_end && Mainloop::uses_dq_writer(params.mainloop)) {
         mainloop.store_dq(params.mainloop, smem.mainloop, n_block, bidh_kv, bidb, m_begin, m_end);
       }
     } else {

@@ -10,10 +10,11 @@
 //     dS^T = P^T (dP^T - D)                            (in registers, while dV's GEMM runs)
 //     dK += dS^T Q                                     (dS^T as a register operand)
 //     dS^T -> shared memory (stmatrix, transposed); dQ_partial = dS K (each warpgroup half of
-//     dQ's columns) -> shared memory, in the accumulator's order (bwd_dq_accum.hpp).
-//   dQ writer (one warp of the producer warpgroup): adds each warpgroup's half of a step's
-//     dQ_partial to the fp32 dQ accumulator in global memory with one bulk reduction
-//     (cp.reduce.async.bulk .add.f32), so the consumers never wait on global atomics.
+//     dQ's columns), added to the fp32 dQ accumulator in global memory (the accumulator's
+//     order, bwd_dq_accum.hpp) by vector reductions from the registers, or (head dim 64, and
+//     deterministic mode) handed over in shared memory to
+//   the dQ writer (one warp of the producer warpgroup): adds each warpgroup's half of a step's
+//     dQ_partial to the accumulator with one bulk reduction (cp.reduce.async.bulk .add.f32).
 // The softmax scale of dK and dQ is applied at the end (epilogue, postprocess).
 #pragma once
 
@@ -129,6 +130,11 @@ struct MainloopBwdSm90 {
     cute::prefetch_tma_descriptor(params.tma_do.get_tma_descriptor());
     cute::prefetch_tma_descriptor(params.tma_k.get_tma_descriptor());
     cute::prefetch_tma_descriptor(params.tma_v.get_tma_descriptor());
+  }
+
+  // Whether dQ_partial goes through shared memory to the writer warp (BwdKernelTraits::kDqFromRegisters).
+  CUTLASS_DEVICE static bool uses_dq_writer(Params const& params) {
+    return !Traits::kDqFromRegisters || params.deterministic;
   }
 
   // Row index of (batch, head, first row of query tile m) in the workspace's padded row vectors.
@@ -310,7 +316,7 @@ struct MainloopBwdSm90 {
       ds_buffer ^= 1;
       warpgroup_wait<1>();
       warpgroup_fence_operand(tdQrdQ);
-      if (!params.deterministic) {
+      if (!uses_dq_writer(params)) {
         // dQ_accum[query tile] += dQ_partial straight from the registers, four floats per
         // reduction; a warp's land in 512 contiguous bytes (the accumulator's order).
         // (one base address; each reduction's offset from it is a compile-time constant)
