@@ -261,13 +261,14 @@ struct MainloopBwdSm90 {
     auto step = [&](float* dq_mine, int m_block, bool masked) {
       int const s = read.index();
       pipeline.consumer_wait(read);
-      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrK, tSrQ(_, _, _, s), tSrS);
-      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrV, tSrdO(_, _, _, s), tSrdP);
-      // The row vectors of this thread's queries, read from shared memory while the GEMMs run
-      // (read after the wait, their latency stalled the first exponentials).
+      // The LSE at this thread's queries, read from shared memory ahead of the GEMMs: read after
+      // the wait, their latency stalled the first exponentials; issued after the GEMMs, they
+      // still did (queued behind the GEMMs' operand reads, ncu).
       float lse[kQueriesPerThread];
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < kQueriesPerThread; ++j) lse[j] = query_value(smem.lse_log2[s], j);
+      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrK, tSrQ(_, _, _, s), tSrS);
+      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrV, tSrdO(_, _, _, s), tSrdP);
       // P^T = exp2(S^T scale_log2 - LSE_log2), the forward's probabilities recomputed, while
       // dP^T's GEMM runs.
       warpgroup_wait<1>();
