@@ -7,8 +7,6 @@
 // the two warpgroups split dQ's columns.
 #pragma once
 
-#include <type_traits>
-
 #include <cute/tensor.hpp>
 #include <cutlass/gemm/collective/collective_builder.hpp>
 
@@ -27,10 +25,6 @@ struct BwdKernelTraits {
   static constexpr int kThreads = kConsumerThreads + 128;
   static constexpr int kProducerRegs = 24;
   static constexpr int kConsumerRegs = 240;  // 24*128 + 240*256 = 64512 <= 65536
-  // dS = P (dP - D) with P as rounded for dV's GEMM instead of in fp32 beyond 64 query rows: the
-  // fp32 scores then die at the conversion instead of living through dP's wait (40 registers at
-  // 80 rows). Its rounding error is that of dS's own conversion to the input precision after.
-  static constexpr bool kDsFromRoundedP = kBlockM > 64;
   // dQ_partial reaches the fp32 accumulator as vector reductions straight from the consumers'
   // registers (red.global.add.v4.f32), or through shared memory and the writer warp's bulk
   // reductions (always in deterministic mode). Measured per head dim at 16k (main kernel):
@@ -40,7 +34,7 @@ struct BwdKernelTraits {
   using Int_M = cute::Int<kBlockM>;
   using Int_N = cute::Int<kBlockN>;
   using Int_D = cute::Int<kHeadDim>;
-  using KeysSplit = cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>;     // M (keys; dQ^T: head dim) across warpgroups
+  using KeysSplit = cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>;     // M (keys) across warpgroups
   using ColumnsSplit = cute::Layout<cute::Shape<cute::_1, cute::_2, cute::_1>>;  // N (head dim) across them
 
   // S^T = K Q^T and dP^T = V dO^T: (keys, queries, head dim), both operands K-major in smem.
@@ -52,26 +46,11 @@ struct BwdKernelTraits {
       cute::GMMA::rs_op_selector<Element, Element, float, cute::Shape<cute::_64, Int_D, Int_M>,
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
       KeysSplit{}));
-  // dQ = dS K: (queries, head dim, keys), each warpgroup half of the head dim; dS K-major in smem,
-  // K read with the head dim contiguous. A query tile that is no multiple of WGMMA's M (64)
-  // takes it transposed, dQ^T = K^T dS^T: (head dim, queries, keys), the head dim split.
-  static constexpr bool kDqTransposed = kBlockM % 64 != 0;
-  static constexpr auto make_mma_dq() {  // (only the chosen tiling is instantiated)
-    if constexpr (kDqTransposed) {
-      return cute::make_tiled_mma(
-          cute::GMMA::ss_op_selector<Element, Element, float, cute::Shape<cute::_64, Int_M, Int_N>,
-                                     cute::GMMA::Major::MN, cute::GMMA::Major::K>(),
-          KeysSplit{});
-    } else {
-      return cute::make_tiled_mma(
-          cute::GMMA::ss_op_selector<Element, Element, float, cute::Shape<Int_M, cute::Int<kHeadDim / 2>, Int_N>,
-                                     cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
-          ColumnsSplit{});
-    }
-  }
-  using TiledMmaDQ = decltype(make_mma_dq());
-  // dQ's accumulator tile in TiledMmaDQ's (M, N) order.
-  using DqTile = std::conditional_t<kDqTransposed, cute::Shape<Int_D, Int_M>, cute::Shape<Int_M, Int_D>>;
+  // dQ = dS K: (queries, head dim, keys); dS K-major in smem, K read with the head dim contiguous.
+  using TiledMmaDQ = decltype(cute::make_tiled_mma(
+      cute::GMMA::ss_op_selector<Element, Element, float, cute::Shape<Int_M, cute::Int<kHeadDim / 2>, Int_N>,
+                                 cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
+      ColumnsSplit{}));
 
   // (rows, head dim) tiles, head dim contiguous: K and V (kBlockN rows), Q and dO (kBlockM rows,
   // kStages buffers).

@@ -13,6 +13,6 @@ struct BwdTileSize {
   int block_n;  // keys per CTA
 };
 
-constexpr BwdTileSize bwd_tile_size(int headdim) { return {headdim >= 128 ? 80 : 64, 128}; }
+constexpr BwdTileSize bwd_tile_size(int /*headdim*/) { return {64, 128}; }
 
 }  // namespace fa3

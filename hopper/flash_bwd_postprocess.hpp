@@ -40,7 +40,7 @@ __global__ void __launch_bounds__(Traits::kConsumerThreads)
     float const values[4] = {acc.x, acc.y, acc.z, acc.w};
     CUTLASS_PRAGMA_UNROLL
     for (int j = 0; j < 4; ++j) {
-      staged[Order::row(coords(i + j)) * kRowElems + Order::column(coords(i + j))] =
+      staged[int(cute::get<0>(coords(i + j))) * kRowElems + int(cute::get<1>(coords(i + j)))] =
           Element(values[j] * p.softmax_scale);
     }
   }

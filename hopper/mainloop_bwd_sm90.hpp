@@ -223,16 +223,8 @@ struct MainloopBwdSm90 {
     Tensor tSrdO = thr_sdp.partition_fragment_B(sdO);   // (.., stage)
     Tensor tDrQt = thr_dkv.partition_fragment_B(sQt);   // (.., stage)
     Tensor tDrdOt = thr_dkv.partition_fragment_B(sdOt); // (.., stage)
-    // dQ's GEMM reads dS (.., buffer) and K^T; as (A, B), or (B, A) when transposed.
-    auto issue_dq = [&](int buffer, auto& acc) {
-      if constexpr (Traits::kDqTransposed) {
-        warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, thr_dq.partition_fragment_A(sKt),
-                                                         thr_dq.partition_fragment_B(sdS)(_, _, _, buffer), acc);
-      } else {
-        warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, thr_dq.partition_fragment_A(sdS)(_, _, _, buffer),
-                                                         thr_dq.partition_fragment_B(sKt), acc);
-      }
-    };
+    Tensor tQrdS = thr_dq.partition_fragment_A(sdS);    // (.., buffer)
+    Tensor tQrKt = thr_dq.partition_fragment_B(sKt);
     // dS^T's registers to shared memory with transposing stmatrix: the keys of a query land
     // side by side, as dQ's GEMM reads dS (K-major).
     auto copy_ds = make_tiled_copy_C(Copy_Atom<SM90_U16x8_STSM_T, Element>{}, mma_sdp);
@@ -241,7 +233,7 @@ struct MainloopBwdSm90 {
 
     Tensor tSrS = partition_fragment_C(mma_sdp, Shape<Int_N, Int_M>{});
     Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<Int_N, Int_M>{});
-    Tensor tdQrdQ = partition_fragment_C(mma_dq, typename Traits::DqTile{});
+    Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<Int_M, Int_D>{});
     static_assert(decltype(size(tdQrdQ))::value == DqOrder::kValuesPerThread);
     Tensor tScS = thr_sdp.partition_C(make_identity_tensor(Shape<Int_N, Int_M>{}));  // (key, query) in the tiles
     Tensor scores = make_tensor(tSrS.data(), acc_rowcol(tSrS.layout()));
@@ -255,7 +247,6 @@ struct MainloopBwdSm90 {
     Tensor rP = make_tensor_like<Element>(tSrS);
     Tensor rdS = make_tensor_like<Element>(tSrdP);
     Tensor tDrP = make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
-    Tensor p_rounded = make_tensor(rP.data(), acc_rowcol(rP.layout()));
     Tensor tDrdS = make_tensor(rdS.data(), acc_as_a_operand(rdS.layout()));
     Tensor tDSrdS = thr_copy_ds.retile_S(rdS);
     int const group = thread_idx / cutlass::NumThreadsPerWarpGroup;  // this warpgroup's dQ buffer and barriers
@@ -312,10 +303,7 @@ struct MainloopBwdSm90 {
       for (int j = 0; j < size<1>(dp); ++j) {
         float const d = kPrefetchDsum ? dsum[j] : query_value(smem.dsum[s], j);
         CUTLASS_PRAGMA_UNROLL
-        for (int i = 0; i < size<0>(dp); ++i) {
-          float const p = Traits::kDsFromRoundedP ? static_cast<float>(p_rounded(i, j)) : scores(i, j);
-          dp(i, j) = p * (dp(i, j) - d);
-        }
+        for (int i = 0; i < size<0>(dp); ++i) dp(i, j) = scores(i, j) * (dp(i, j) - d);
       }
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < size(rdS); ++i) rdS(i) = static_cast<Element>(tSrdP(i));
@@ -324,7 +312,7 @@ struct MainloopBwdSm90 {
       copy(copy_ds, tDSrdS, tDSsdSt(_, _, _, ds_buffer));
       cutlass::arch::fence_view_async_shared();  // visible to the async proxy (dQ's GEMM)
       cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDsReady));
-      issue_dq(ds_buffer, tdQrdQ);
+      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, tQrdS(_, _, _, ds_buffer), tQrKt, tdQrdQ);
       warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrdS, tDrQt(_, _, _, s), tdKrdK);
       ds_buffer ^= 1;
       warpgroup_wait<1>();
