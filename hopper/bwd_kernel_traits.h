@@ -27,8 +27,8 @@ struct BwdKernelTraits {
   static constexpr int kConsumerRegs = 240;  // 24*128 + 240*256 = 64512 <= 65536
   // dQ_partial reaches the fp32 accumulator as vector reductions straight from the consumers'
   // registers (red.global.add.v4.f32), or through shared memory and the writer warp's bulk
-  // reductions (always in deterministic mode). Measured per head dim at 16k (main kernel):
-  // registers 8.76 -> 8.60 ms at 128, shared memory 12.19 -> 11.74 ms at 64.
+  // reductions (always in deterministic mode). Main kernel at 16k, shared memory vs registers:
+  // 8.76 vs 8.60 ms at head dim 128, 11.74 vs 12.19 ms at head dim 64.
   static constexpr bool kDqFromRegisters = kHeadDim > 64;
 
   using Int_M = cute::Int<kBlockM>;
