@@ -33,11 +33,14 @@ struct FwdTileSize {
 // Head dim 128, 2 -> 3 K/V stages (the GEMMs take half as long as in bf16, so loads need more
 // lead; two device runs, FP8 kernel / cuDNN bf16 in each): 2k 665 -> 702 TFLOP/s (1.14 -> 1.17),
 // 16k 847 -> 867 (1.37 -> 1.43), causal 16k 821 -> 834 (1.40 -> 1.44). Other head dims: 2 stages,
-// not yet measured against 3.
+// not yet measured against 3. Head dim 128, 224 -> 192 keys (FA3's tile for V with keys
+// contiguous, as our V^T is): V^T's rows are then 192 bytes, a 64-byte swizzle loaded in 3 TMA
+// boxes per tile instead of 7 of 32 bytes. One A/B device call, three interleaved rounds, medians
+// (TFLOP/s): 16k 888 -> 883, causal 16k 831 -> 858, 2k 635 -> 678 (..._ab_fp8_block_n192.txt).
 constexpr FwdTileSize fwd_tile_size(int head_dim, bool fp8 = false) {
   if (fp8) {
     return head_dim <= 64    ? FwdTileSize{192, 160, 2}   // 52 KB (+24 KB for O)
-           : head_dim <= 128 ? FwdTileSize{128, 224, 3}   // 184 KB (+32 KB for O)
+           : head_dim <= 128 ? FwdTileSize{128, 192, 3}   // 160 KB (+32 KB for O)
                              : FwdTileSize{128, 128, 2};  // 160 KB (+64 KB for O)
   }
   return head_dim <= 64    ? FwdTileSize{192, 128, 2}   // 88 KB smem (+24 KB for O when persistent)

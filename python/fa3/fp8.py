@@ -43,7 +43,7 @@ _DTYPE_CODES = {torch.float16: 0, torch.bfloat16: 1}  # fa3::Dtype in hopper/fla
 # The FP8 kernel's (block_m, block_n) per head dim (fwd_tile_size in hopper/tile_size.h; a test
 # checks that the extension agrees). A plain dict: the emulation and the accuracy report use it
 # without the extension, and torch.compile traces it (a pybind11 call it cannot).
-FP8_TILES: Dict[int, Tuple[int, int]] = {64: (192, 160), 128: (128, 224), 256: (128, 128)}
+FP8_TILES: Dict[int, Tuple[int, int]] = {64: (192, 160), 128: (128, 192), 256: (128, 128)}
 
 
 def fp8_block_sizes(headdim: int) -> Tuple[int, int]:
