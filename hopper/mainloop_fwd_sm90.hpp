@@ -286,14 +286,18 @@ struct MainloopFwdSm90 {
     float const q_scale_log2 = kFp8 ? params.scale_log2 * params.q_descale.row(bidb, bidh)[m_block] : params.scale_log2;
     auto const k_descale = params.k_descale.row(bidb, bidh_kv);
     auto const v_descale = params.v_descale.row(bidb, bidh_kv);
+    // Whether O must be rescaled by o_scale before its next PV GEMM (FP8: mostly not, softmax.hpp).
+    bool rescale_o = true;
     auto softmax_to_p = [&](int n_block, auto masked) {
       if (masked) params.mask.apply(tSrS, tScS, m_block, n_block);
       if constexpr (kFp8) {
-        softmax.step(scores, o_scale, q_scale_log2 * k_descale[n_block]);
-        softmax.change_units(o_scale, v_descale[n_block]);
+        rescale_o = softmax.step(scores, o_scale, q_scale_log2 * k_descale[n_block], v_descale[n_block]);
       } else {
-        softmax.step(scores, o_scale, q_scale_log2);
+        rescale_o = softmax.step(scores, o_scale, q_scale_log2);
       }
+    };
+    auto rescale_o_rows = [&] {
+      if (rescale_o) scale_rows(o_rows, o_scale);
     };
     auto convert_p = [&] {
       if constexpr (kFp8) {
@@ -339,7 +343,7 @@ struct MainloopFwdSm90 {
         turns.acquire();
         pipeline_k.consumer_wait(read);
         warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
-        scale_rows(o_rows, o_scale);  // the previous softmax's rescale of O, under the S GEMM
+        rescale_o_rows();  // the previous softmax's rescale of O, under the S GEMM
         pipeline_v.consumer_wait(read_v);
         warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, read_v.index()), tOrO);
         turns.release(false);
@@ -360,7 +364,7 @@ struct MainloopFwdSm90 {
       }
       for (; n_block >= keys.begin; --n_block) step(n_block, cute::false_type{});
       arrive_query_empty();  // every QK^T GEMM of this tile is done
-      scale_rows(o_rows, o_scale);
+      rescale_o_rows();
       pv_gemm_alone(read_v, /*last_turn=*/true);  // the last P V
       return {true, int(read_v.index())};
     } else {
@@ -368,7 +372,7 @@ struct MainloopFwdSm90 {
       auto step = [&](int n_block, auto masked) {
         s_gemm_alone();
         softmax_to_p(n_block, masked);
-        scale_rows(o_rows, o_scale);
+        rescale_o_rows();
         convert_p();
         pv_gemm_alone(read, /*last_turn=*/n_block == keys.begin);
         last_v_stage = int(read.index());

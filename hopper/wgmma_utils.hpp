@@ -90,10 +90,18 @@ CUTLASS_DEVICE void convert_to_fp8_a_operand(FragS const& tSrS, FragP& tOrP) {
   static_assert(decltype(size(FragP{}))::value == decltype(size(FragS{}))::value);
   float const* acc = tSrS.data();
   uint32_t* out = reinterpret_cast<uint32_t*>(raw_pointer_cast(tOrP.data()));
-  auto pack = [](float first, float second) {
-    uint16_t bits;  // cvt puts its first source in the upper byte: `first` goes to the lower one
-    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(bits) : "f"(second), "f"(first));
-    return uint32_t(bits);
+  // Four values to one register, in one asm block so that ptxas merges the second conversion into
+  // the first's register (F2FP ... MERGE_C) instead of packing the halves with a PRMT. cvt puts
+  // its first source in the upper byte.
+  auto pack = [](float b0, float b1, float b2, float b3) {
+    uint32_t word;
+    asm("{\n .reg .b16 lo, hi;\n"
+        " cvt.rn.satfinite.e4m3x2.f32 lo, %2, %1;\n"
+        " cvt.rn.satfinite.e4m3x2.f32 hi, %4, %3;\n"
+        " mov.b32 %0, {lo, hi};\n}"
+        : "=r"(word)
+        : "f"(b0), "f"(b1), "f"(b2), "f"(b3));
+    return word;
   };
   CUTLASS_PRAGMA_UNROLL
   for (int kb = 0; kb < kGroups / 4; ++kb) {
@@ -105,7 +113,7 @@ CUTLASS_DEVICE void convert_to_fp8_a_operand(FragS const& tSrS, FragP& tOrP) {
         // (row, half, kb) is row + 2 half + 4 kb, holding keys (cols 0, 1 of group g, then of g+1).
         float const* lo = acc + 4 * (4 * kb + 2 * half) + 2 * row;
         float const* hi = lo + 4;
-        out[4 * kb + 2 * half + row] = pack(lo[0], lo[1]) | (pack(hi[0], hi[1]) << 16);
+        out[4 * kb + 2 * half + row] = pack(lo[0], lo[1], hi[0], hi[1]);
       }
     }
   }

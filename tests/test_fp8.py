@@ -95,6 +95,21 @@ def test_max_in_the_last_visited_key_tile(hdim):
     check_against_emulation(q, k, v, False)
 
 
+@pytest.mark.parametrize("hdim", HDIMS)
+def test_folded_v_scales_and_creeping_maxima(hdim):
+    """Lazy rescaling (softmax.hpp): V blocks whose scales fold into P (factors 0.8, 1.15, 0.6 of
+    the running unit) and blocks that change the unit (3, 0.3), with row maxima that creep up
+    from tile to tile in the visiting order (last tile first), within the slack and beyond."""
+    _, block_n = fa3.fp8_block_sizes(hdim)
+    scales = torch.tensor([1.0, 0.8, 1.15, 0.6, 3.0, 0.3, 1.1, 0.9], device="cuda")
+    n = len(scales)
+    q, k, v = outlier_inputs(1, 300, n * block_n, 4, 2, hdim, seed=12)
+    creep = torch.linspace(1.3, 1.0, n, device="cuda").repeat_interleave(block_n)[None, :, None, None]
+    k = (k.float() * creep).to(k.dtype)
+    v = (v.float() * scales.repeat_interleave(block_n)[None, :, None, None]).to(v.dtype)
+    check_against_emulation(q, k, v, False)
+
+
 def test_zero_v_block_keeps_o_finite():
     """An all-zero V block has the floor descale (FLT_MIN): it must not rescale O by 1/FLT_MIN."""
     hdim = 128

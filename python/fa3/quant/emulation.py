@@ -8,13 +8,20 @@ Steps (for q, k, v in the flash_attn layout, any float dtype):
    along the head dim (see ``hadamard.py``); V is not rotated, so O needs no inverse.
 2. Quantization to e4m3: per block (Q per ``block_m`` query rows, K and V per ``block_n``
    key rows, each per head) with ``block_quant=True``, else one scale per tensor.
-3. Online softmax over key tiles of ``block_n`` rows, as the kernel's mainloop:
-   S = (Q8 K8^T) * (q_scale * k_scale * softmax_scale * log2 e), fp32 accumulation;
-   running row max m; P = exp2(S - m) in fp32; the row sum l adds these fp32 P;
-   P is stored as e4m3(P * 2^8) (the +8 exponent shift uses e4m3's range below 1);
-   O = O * exp2(m_old - m) + (P8 V8) * v_scale / 2^8 (V's per-tile scale is folded into the
-   same per-tile rescale of O that the online softmax already does).
-4. O / l, written in ``out_dtype`` (bf16 by default); LSE = (m + log2 l) * ln 2.
+3. Online softmax over key tiles of ``block_n`` rows, as the kernel's mainloop, visiting the
+   tiles from the last to the first: S = (Q8 K8^T) * (q_scale * k_scale * softmax_scale *
+   log2 e), fp32 accumulation; P = exp2(S - m) in fp32 against a reference row max m; the row
+   sum l adds these fp32 P; P is stored as e4m3(P * 2^8) (the +8 exponent shift uses e4m3's
+   range below 1); O += P8 V8 in units of a V scale u (the kernel's PV GEMM takes V8 unscaled).
+   Lazy rescaling (the kernel skips O's rescale when it would be by 1): the rows of a warp (16
+   consecutive query rows, ``WARP_ROWS``) keep m and u unless one of them sees a tile max above
+   its m by more than ``MAX_SLACK`` (log2 units) or the tile's V scale is not within
+   [1/2, 2^``UNIT_FOLD_LOG2``] of u; then each of the 16 rows moves m to its running max, u to the
+   tile's V scale, and rescales O and l (O by exp2(m_old - m) u_old / u). Otherwise the ratio r of
+   the tile's V scale to u is folded into P (P = exp2(S - m + log2 r), so P8 V8 is in units of u),
+   and l adds sum(P) / r. P stays <= 2^(8 + 0.5 + 0.3) < 448, e4m3's largest value. An all-zero V
+   block (scale FLT_MIN) keeps u.
+4. O u / l, written in ``out_dtype`` (bf16 by default); LSE = (m + log2 l) * ln 2.
 """
 from __future__ import annotations
 
@@ -30,6 +37,11 @@ from .hadamard import hadamard_rotate
 
 LOG2E = math.log2(math.e)
 P_SHIFT = 8.0  # P is stored as e4m3(P * 2**P_SHIFT); exact power of two, undone on O
+WARP_ROWS = 16  # query rows of one warp of the kernel, which decide a rescale together
+MAX_SLACK = 0.5  # how far (log2 units) a row's max may rise above its reference without a rescale
+UNIT_FOLD_LOG2 = 0.3  # V scale ratios in [1/2, 2^0.3] fold into P
+UNIT_FOLD_MAX = 1.2311444  # 2^UNIT_FOLD_LOG2 rounded down, as the kernel has it
+FLT_MIN = torch.finfo(torch.float32).tiny  # the descale of an all-zero block (e4m3.py)
 INPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 OUT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 
@@ -84,10 +96,20 @@ def fp8_attention_emulated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
     # Rows of Q carry their own scale: fold q_scale * softmax_scale * log2(e) into Q's side.
     row_scale = (q_descale * (scale * LOG2E)).expand(b, sq, h, 1).permute(0, 2, 1, 3)  # (B, H, Sq, 1)
     q8h = q8.permute(0, 2, 1, 3)  # (B, H, Sq, D)
+    # Per-row state; the rescale decisions are per group of WARP_ROWS rows (padded with rows
+    # that never ask for one).
+    sq_pad = -(-sq // WARP_ROWS) * WARP_ROWS
     m = torch.full((b, h, sq, 1), float("-inf"), device=device)
+    u = torch.ones((b, h, sq, 1), device=device)
     l = torch.zeros((b, h, sq, 1), device=device)
     o = torch.zeros((b, h, sq, d), device=device)
-    for n0 in range(0, shape.seqlen_k, block_n):
+
+    def per_warp(flags: torch.Tensor) -> torch.Tensor:
+        padded = torch.nn.functional.pad(flags, (0, 0, 0, sq_pad - sq))
+        return padded.view(b, h, sq_pad // WARP_ROWS, WARP_ROWS).any(-1, keepdim=True) \
+            .expand(b, h, sq_pad // WARP_ROWS, WARP_ROWS).reshape(b, h, sq_pad, 1)[:, :, :sq]
+
+    for n0 in reversed(range(0, shape.seqlen_k, block_n)):
         n1 = min(shape.seqlen_k, n0 + block_n)
         k_tile = k8[:, n0:n1].permute(0, 2, 3, 1)  # (B, H, D, n)
         s = torch.matmul(q8h, k_tile) * row_scale
@@ -98,24 +120,28 @@ def fp8_attention_emulated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
         if causal:
             keep = causal_mask(sq, shape.seqlen_k, device=device)[:, n0:n1]
             s = s.masked_fill(~keep, float("-inf"))
-        m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))
+        # The tile's V scale, one per (batch, head) (its block_n rows share it), as (B, H, 1, 1).
+        v_scale = (v_descale[:, n0:n0 + 1].permute(0, 2, 1, 3) if block_quant else vq.scale) \
+            * torch.ones((b, h, 1, 1), device=device)
+        zero_block = v_scale == FLT_MIN
+        ratio = torch.where(zero_block, torch.ones_like(v_scale), v_scale / u)
+        fold = (ratio >= 0.5) & (ratio <= UNIT_FOLD_MAX)  # False for NaN
+        m_tile = s.amax(dim=-1, keepdim=True)
+        rescale = per_warp((m_tile > m + MAX_SLACK) | ~fold)
+        m_new = torch.where(rescale, torch.maximum(m, m_tile), m)
         # A row with no visible key so far keeps m = -inf: use 0 so exp2 gives 0, not NaN.
         m_safe = torch.where(m_new == float("-inf"), torch.zeros_like(m_new), m_new)
-        alpha = torch.exp2(m - m_safe)
-        p = torch.exp2(s - m_safe)
-        l = l * alpha + p.sum(dim=-1, keepdim=True)
+        u_new = torch.where(rescale & ~zero_block, v_scale, u)
+        alpha = torch.where(rescale, torch.exp2(m - m_safe), torch.ones_like(m))
+        offset = torch.where(rescale | (ratio == 1), torch.zeros_like(ratio), torch.log2(ratio))
+        p = torch.exp2(s - m_safe + offset)
+        l = l * alpha + p.sum(dim=-1, keepdim=True) * torch.exp2(-offset)
         p8 = cast_e4m3(p * 2.0 ** P_SHIFT).to(torch.float32)
         v_tile = v8[:, n0:n1].permute(0, 2, 1, 3)  # (B, H, n, D)
-        if block_quant:
-            # Per-key-row V scales inside a tile are the tile's one scale (block_n rows).
-            v_tile = v_tile * v_descale[:, n0:n1].permute(0, 2, 1, 3)
-            pv = torch.matmul(p8, v_tile)
-        else:
-            pv = torch.matmul(p8, v_tile) * vq.scale
-        o = o * alpha + pv * 2.0 ** -P_SHIFT
-        m = m_new
+        o = o * (alpha * (u / u_new)) + torch.matmul(p8, v_tile) * 2.0 ** -P_SHIFT
+        m, u = m_new, u_new
     l_safe = torch.where(l == 0, torch.ones_like(l), l)
-    out = (o / l_safe).permute(0, 2, 1, 3).to(out_dtype)
+    out = (o * u / l_safe).permute(0, 2, 1, 3).to(out_dtype)
     if not return_lse:
         return out
     lse = ((m + torch.log2(l)) / LOG2E).squeeze(-1)
