@@ -17,7 +17,7 @@
 //   warp-uniform branch). Rows whose max rose by less keep the stale reference, so P <= 2^(8 +
 //   kMaxSlack) before the unit factor below.
 // - O is accumulated in units of a V descale, o_unit (the PV GEMM adds P V8 with no scale). A key
-//   tile whose V descale is within [2^-1, 2^kUnitFoldLog2] of o_unit has the ratio folded into
+//   tile whose V descale is within [2^-1, 2^0.3] of o_unit has the ratio folded into
 //   its P (2^log2(ratio) added in the exponent, taken back out of the row sum); otherwise, or
 //   whenever O is rescaled anyway, o_unit becomes the tile's descale and O's rescale factor
 //   carries the change of units. The epilogue multiplies O by the last unit. A tile at the floor
@@ -55,10 +55,9 @@ template <int kRows, bool kFp8 = false, int kChains = 1, int kFmaExp2Every = 0>
 struct OnlineSoftmax {
   static constexpr float kPShift = kFp8 ? 8.f : 0.f;  // log2 of P's extra factor
   static constexpr bool kLazyRescale = kFp8;
-  // P <= 2^(kPShift + kMaxSlack + kUnitFoldLog2) = 2^8.8 stays below e4m3's 448 = 2^8.807.
+  // P <= 2^kPShift * 2^kMaxSlack * kUnitFoldMax = 2^8.8 stays below e4m3's 448 = 2^8.807.
   static constexpr float kMaxSlack = 0.5f;
-  static constexpr float kUnitFoldLog2 = 0.3f;
-  static constexpr float kUnitFoldMax = 1.2311444f;  // 2^kUnitFoldLog2, rounded down
+  static constexpr float kUnitFoldMax = 1.2311444f;  // 2^0.3, rounded down
   float row_max[kRows];  // reference max of scaled scores (log2 domain; -inf: no key seen yet)
   float row_sum[kRows];  // this thread's part of sum exp2(scaled score - row_max + kPShift)
   float o_unit;          // FP8: the V descale O is currently counted in (1 before any tile)
