@@ -16,7 +16,7 @@ Steps (for q, k, v in the flash_attn layout, any float dtype):
    Lazy rescaling (the kernel skips O's rescale when it would be by 1): the rows of a warp (16
    consecutive query rows, ``WARP_ROWS``) keep m and u unless one of them sees a tile max above
    its m by more than ``MAX_SLACK`` (log2 units) or the tile's V scale is not within
-   [1/2, 2^``UNIT_FOLD_LOG2``] of u; then each of the 16 rows moves m to its running max, u to the
+   [1/2, 2^0.3] (``UNIT_FOLD_MAX``) of u; then each of the 16 rows moves m to its running max, u to the
    tile's V scale, and rescales O and l (O by exp2(m_old - m) u_old / u). Otherwise the ratio r of
    the tile's V scale to u is folded into P (P = exp2(S - m + log2 r), so P8 V8 is in units of u),
    and l adds sum(P) / r. P stays <= 2^(8 + 0.5 + 0.3) < 448, e4m3's largest value. An all-zero V
@@ -39,8 +39,7 @@ LOG2E = math.log2(math.e)
 P_SHIFT = 8.0  # P is stored as e4m3(P * 2**P_SHIFT); exact power of two, undone on O
 WARP_ROWS = 16  # query rows of one warp of the kernel, which decide a rescale together
 MAX_SLACK = 0.5  # how far (log2 units) a row's max may rise above its reference without a rescale
-UNIT_FOLD_LOG2 = 0.3  # V scale ratios in [1/2, 2^0.3] fold into P
-UNIT_FOLD_MAX = 1.2311444  # 2^UNIT_FOLD_LOG2 rounded down, as the kernel has it
+UNIT_FOLD_MAX = 1.2311444  # V scale ratios in [1/2, 2^0.3] fold into P (2^0.3 rounded down, as in the kernel)
 FLT_MIN = torch.finfo(torch.float32).tiny  # the descale of an all-zero block (e4m3.py)
 INPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 OUT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
