@@ -1,0 +1,45 @@
+"""TFLOP/s of one fa3 path on shapes of the benchmark setting (16k tokens, hidden 2048), one line
+per shape: the probe for interleaved A/B runs of several builds, each run under its own
+PYTHONPATH, alternating, so that a drift of clocks under the power cap falls on all alike
+(scripts/ab_kernel.sh).
+  --mode fp8: the FP8 kernel alone (inputs quantized once, block quantization + Hadamard);
+  --mode bwd: the bf16 backward alone (preprocess, main kernel, postprocess; FLOPs 2.5 x forward).
+
+    python3 scripts/kernel_time.py --label A --mode fp8 --case 128:16384 128:16384:causal 64:16384
+"""
+import argparse
+
+import torch
+
+import fa3
+from fa3._timing import attention_flops, time_ms
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--label", default="")
+    ap.add_argument("--mode", choices=["fp8", "bwd"], default="fp8")
+    ap.add_argument("--case", nargs="+", required=True, help="HDIM:SEQLEN[:causal]")
+    args = ap.parse_args()
+    for case in args.case:
+        hdim, seqlen, *rest = case.split(":")
+        hdim, seqlen, causal = int(hdim), int(seqlen), rest == ["causal"]
+        batch, nheads = 16384 // seqlen, 2048 // hdim
+        g = torch.Generator(device="cuda").manual_seed(0)
+        q, k, v = (torch.randn(batch, seqlen, nheads, hdim, device="cuda", dtype=torch.bfloat16, generator=g)
+                   for _ in range(3))
+        if args.mode == "fp8":
+            qkv = fa3.quantize_fp8(q, k, v)
+            fn = lambda: fa3.flash_attn_fp8(qkv, causal=causal)  # noqa: E731
+        else:
+            q, k, v = (x.requires_grad_() for x in (q, k, v))
+            out = fa3.flash_attn_func(q, k, v, causal=causal)
+            dout = torch.randn(out.shape, device="cuda", dtype=out.dtype, generator=g)
+            fn = lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)  # noqa: E731
+        ms = time_ms(fn)
+        tflops = attention_flops(batch, nheads, seqlen, seqlen, hdim, causal, args.mode if args.mode == "bwd" else "fwd")
+        print(f"{args.label} {case} {ms:.4f} ms {tflops / ms / 1e9:.1f} TFLOP/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
