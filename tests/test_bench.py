@@ -113,10 +113,17 @@ def test_rounds_interleave_and_rotate():
             return float(len(calls))  # a "clock" that drifts with every call
         return time_once
 
-    got = time_interleaved({"a": timer("a"), "b": timer("b"), "c": timer("c", fail_on=2)}, rounds=3)
-    assert calls == ["a", "b", "c", "b", "c", "a", "a", "b"]  # c failed in round 2 and was dropped
-    assert got["a"] == [1.0, 6.0, 7.0] and got["b"] == [2.0, 4.0, 8.0]
+    got = time_interleaved({"a": timer("a"), "b": timer("b"), "c": timer("c", fail_on=2)}, rounds=4)
+    # rotated by the round, odd rounds reversed; c failed in round 1 and was dropped
+    assert calls == ["a", "b", "c", "a", "c", "b", "a", "b", "b", "a"]
+    assert got["a"] == [1.0, 4.0, 7.0, 10.0] and got["b"] == [2.0, 6.0, 8.0, 9.0]
     assert isinstance(got["c"], RuntimeError) and str(got["c"]) == "c has no kernel"
+    # with three runners that all work, each one has two different predecessors over four rounds
+    calls.clear()
+    time_interleaved({n: timer(n) for n in "abc"}, rounds=4)
+    pairs = {(calls[i - 1], calls[i]) for i in range(1, len(calls)) if i % 3}  # within a round
+    for name in "abc":
+        assert len({prev for prev, cur in pairs if cur == name}) == 2
 
 
 @pytest.mark.gpu

@@ -183,14 +183,16 @@ def paper_configs(hdims: Sequence[int], seqlens: Sequence[int], causals: Sequenc
 
 def time_interleaved(runners: Dict[str, Callable[[], float]], rounds: int) -> Dict[str, List[float]]:
     """Times from `rounds` rounds, each calling every runner once; round r starts at the r-th
-    runner, so no implementation is always measured first (or right after a given one). A runner
-    that raises is dropped from later rounds and its exception is returned in its place."""
+    runner, and odd rounds go in reverse order, so no implementation is always measured first or
+    always right after the same one (a kernel inherits the clock its predecessor left under the
+    power cap). A runner that raises is dropped from later rounds and its exception is returned in
+    its place."""
     names = list(runners)
     out: Dict[str, list] = {n: [] for n in names}
     failed: Dict[str, Exception] = {}
     for r in range(rounds):
-        for i in range(len(names)):
-            name = names[(r + i) % len(names)]
+        order = [names[(r + i) % len(names)] for i in range(len(names))]
+        for name in order[::-1] if r % 2 else order:
             if name in failed:
                 continue
             try:
