@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Interleaved A/B of fa3 kernels in one device call: this tree (B) against one or more other
-# kernel sources (A1, A2, ...: copies of hopper/), timed in alternating processes with
+# sources (A1, A2, ...: directories holding a hopper/ and, where the Python side differs too,
+# a python/ to put in place of the tree's; or holding fa3/, an installed package built
+# elsewhere for the device's Python, used as it is), timed in alternating processes with
 # scripts/kernel_time.py, FA3_ROUNDS rounds (default 4), medians printed at the end.
 #   B is built first (SASS checked) and tested: FA3_TESTS (default tests/test_fp8.py
-#   tests/test_quantize_kernel.py; FA3_TESTS=0 skips); each A's hopper/ is then put in place and
-#   built in turn (incremental: only what its sources change recompiles).
+#   tests/test_quantize_kernel.py; FA3_TESTS=0 skips); each A's sources are then put in place
+#   and built in turn (incremental: only what they change recompiles).
 #   FA3_MODE: what is timed (kernel_time.py --mode: fp8, the default, or bwd).
 # The device copy of the tree has no git history: export the A sources here and carry them, e.g.
-#   mkdir -p .ab_a && git archive <commit> hopper | tar -x -C .ab_a   # .ab_a/ is git-ignored
-#   run(command="bash scripts/ab_kernel.sh .ab_a/hopper -- 128:16384 128:16384:causal", carry=[".whl", ".ab_a"])
-#   run(command="FA3_MODE=bwd FA3_TESTS=tests/test_bwd.py bash scripts/ab_kernel.sh .ab_a/x/hopper .ab_a/y/hopper -- 64:16384", ...)
+#   mkdir -p .ab_a/old && git archive <commit> hopper python | tar -x -C .ab_a/old   # .ab_a/ is git-ignored
+#   run(command="bash scripts/ab_kernel.sh .ab_a/old -- 128:16384 128:16384:causal", carry=[".whl", ".ab_a"])
+#   run(command="FA3_MODE=bwd FA3_TESTS=tests/test_bwd.py bash scripts/ab_kernel.sh .ab_a/x .ab_a/y -- 64:16384", ...)
+# A prebuilt package saves a build on the device (about 100-140 s each), e.g. one built here:
+#   git archive <commit> | tar -x -C /tmp/src && cd /tmp/src && \
+#     python3.12 -m pip install --no-build-isolation --no-deps --target <repo>/.ab_a/old_pkg .
 # Logs to $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +24,10 @@ cycle_log
 variants=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do variants+=("$1"); shift; done
 shift || true
-{ [ ${#variants[@]} -ge 1 ] && [ $# -ge 1 ]; } || { echo "usage: bash scripts/ab_kernel.sh A_HOPPER_DIR... -- CASE..."; exit 2; }
-for dir in "${variants[@]}"; do [ -d "$dir" ] || { echo "no such directory: $dir"; exit 2; }; done
+{ [ ${#variants[@]} -ge 1 ] && [ $# -ge 1 ]; } || { echo "usage: bash scripts/ab_kernel.sh A_DIR... -- CASE..."; exit 2; }
+for dir in "${variants[@]}"; do
+  [ -d "$dir/hopper" ] || [ -d "$dir/fa3" ] || { echo "neither hopper/ nor fa3/ in $dir"; exit 2; }
+done
 tests=${FA3_TESTS:-tests/test_fp8.py tests/test_quantize_kernel.py}
 
 # Keeps the installed fa3 package of the build just made under /tmp/ab/<label>.
@@ -38,13 +45,23 @@ if [ "$tests" != 0 ]; then
   # shellcheck disable=SC2086 # a list of test files
   cycle_tests pytest_b.log $tests
 fi
-rm -rf /tmp/ab_tree_src && cp -r hopper /tmp/ab_tree_src
-trap 'rm -rf hopper && cp -r /tmp/ab_tree_src hopper' EXIT
+rm -rf /tmp/ab_tree_src && mkdir -p /tmp/ab_tree_src && cp -r hopper python /tmp/ab_tree_src/
+trap 'rm -rf hopper python && cp -r /tmp/ab_tree_src/hopper /tmp/ab_tree_src/python .' EXIT
 labels=(B)
 for i in "${!variants[@]}"; do
   label="A$((i + 1))"
+  if [ -d "${variants[$i]}/fa3" ]; then
+    step "$label: the package in ${variants[$i]}"
+    rm -rf "/tmp/ab/$label" && mkdir -p "/tmp/ab/$label" && cp -r "${variants[$i]}/fa3" "/tmp/ab/$label/" || exit 1
+    labels+=("$label")
+    continue
+  fi
   step "$label: the kernels of ${variants[$i]}"
-  rm -rf hopper && cp -r "${variants[$i]}" hopper || exit 1
+  for src in hopper python; do
+    from="${variants[$i]}/$src"
+    [ -d "$from" ] || from="/tmp/ab_tree_src/$src"
+    rm -rf "$src" && cp -r "$from" "$src" || exit 1
+  done
   fa3_build > "$OUT/build_$label.log" 2>&1 || { tail -n 40 "$OUT/build_$label.log"; exit 1; }
   keep_build "$label"
   labels+=("$label")
