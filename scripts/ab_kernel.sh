@@ -12,7 +12,9 @@
 #   mkdir -p .ab_a/old && git archive <commit> hopper python | tar -x -C .ab_a/old   # .ab_a/ is git-ignored
 #   run(command="bash scripts/ab_kernel.sh .ab_a/old -- 128:16384 128:16384:causal", carry=[".whl", ".ab_a"])
 #   run(command="FA3_MODE=bwd FA3_TESTS=tests/test_bwd.py bash scripts/ab_kernel.sh .ab_a/x .ab_a/y -- 64:16384", ...)
-# A prebuilt package saves a build on the device (about 100-140 s each), e.g. one built here:
+# A prebuilt package saves a build on the device (about 100-140 s each), for B too
+# (FA3_B_PACKAGE=<dir holding fa3/>: no build, no SASS check there; check_sass.py it where it was
+# built), e.g. one built here:
 #   git archive <commit> | tar -x -C /tmp/src && cd /tmp/src && \
 #     python3.12 -m pip install --no-build-isolation --no-deps --target <repo>/.ab_a/old_pkg .
 # Logs to $OUT.
@@ -37,13 +39,18 @@ keep_build() {
   rm -rf "/tmp/ab/$1" && mkdir -p "/tmp/ab/$1" && cp -r "$pkg/fa3" "/tmp/ab/$1/"
 }
 
-step "B: this tree"
-build_checked || exit 1
-keep_build B
+if [ -n "${FA3_B_PACKAGE:-}" ]; then
+  step "B: the package in $FA3_B_PACKAGE"
+  rm -rf /tmp/ab/B && mkdir -p /tmp/ab/B && cp -r "$FA3_B_PACKAGE/fa3" /tmp/ab/B/ || exit 1
+else
+  step "B: this tree"
+  build_checked || exit 1
+  keep_build B
+fi
 if [ "$tests" != 0 ]; then
   step "B: tests ($tests)"
   # shellcheck disable=SC2086 # a list of test files
-  cycle_tests pytest_b.log $tests
+  PYTHONPATH=/tmp/ab/B${PYTHONPATH:+:$PYTHONPATH} cycle_tests pytest_b.log $tests
 fi
 rm -rf /tmp/ab_tree_src && mkdir -p /tmp/ab_tree_src && cp -r hopper python /tmp/ab_tree_src/
 trap 'rm -rf hopper python && cp -r /tmp/ab_tree_src/hopper /tmp/ab_tree_src/python .' EXIT
@@ -70,7 +77,7 @@ done
 step "interleaved timing (${FA3_MODE:-fp8})"
 for round in $(seq "${FA3_ROUNDS:-4}"); do
   for label in "${labels[@]}"; do
-    PYTHONPATH=/tmp/ab/$label:$PYTHONPATH python3 scripts/kernel_time.py --mode "${FA3_MODE:-fp8}" \
+    PYTHONPATH=/tmp/ab/$label${PYTHONPATH:+:$PYTHONPATH} python3 scripts/kernel_time.py --mode "${FA3_MODE:-fp8}" \
       --label "$label" --case "$@"
   done
 done | tee "$OUT/ab_times.txt"
