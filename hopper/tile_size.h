@@ -34,10 +34,11 @@ struct FwdTileSize {
 // lead; two device runs, FP8 kernel / cuDNN bf16 in each): 2k 665 -> 702 TFLOP/s (1.14 -> 1.17),
 // 16k 847 -> 867 (1.37 -> 1.43), causal 16k 821 -> 834 (1.40 -> 1.44). Head dim 64 with 3 stages
 // lost (interleaved A/B, medians: 16k 649 -> 638, causal 16k 563 -> 557, 2k 522 -> 520;
-// ..._ab_fp8_hdim64_3_stages.txt); head dim 256 has no room for 3. Head dim 128, 224 -> 192 keys (FA3's tile for V with keys
-// contiguous, as our V^T is): V^T's rows are then 192 bytes, a 64-byte swizzle loaded in 3 TMA
-// boxes per tile instead of 7 of 32 bytes. One A/B device call, three interleaved rounds, medians
-// (TFLOP/s): 16k 888 -> 883, causal 16k 831 -> 858, 2k 635 -> 678 (..._ab_fp8_block_n192.txt).
+// ..._ab_fp8_hdim64_3_stages.txt); head dim 256 has no room for 3. Head dim 128, 224 -> 192 keys
+// (FA3's tile for V with keys contiguous, as our V^T is): V^T's rows are then 192 bytes, a
+// 64-byte swizzle loaded in 3 TMA boxes per tile instead of 7 of 32 bytes. One A/B device call,
+// three interleaved rounds, medians (TFLOP/s): 16k 888 -> 883, causal 16k 831 -> 858, 2k 635 ->
+// 678 (..._ab_fp8_block_n192.txt).
 constexpr FwdTileSize fwd_tile_size(int head_dim, bool fp8 = false) {
   if (fp8) {
     return head_dim <= 64    ? FwdTileSize{192, 160, 2}   // 52 KB (+24 KB for O)

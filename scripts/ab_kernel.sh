@@ -32,20 +32,20 @@ for dir in "${variants[@]}"; do
 done
 tests=${FA3_TESTS:-tests/test_fp8.py tests/test_quantize_kernel.py}
 
-# Keeps the installed fa3 package of the build just made under /tmp/ab/<label>.
-keep_build() {
-  local pkg
-  pkg=$(python3 -c "import fa3, os; print(os.path.dirname(os.path.dirname(fa3.__file__)))")
-  rm -rf "/tmp/ab/$1" && mkdir -p "/tmp/ab/$1" && cp -r "$pkg/fa3" "/tmp/ab/$1/"
+# Keeps the fa3 package found in directory $2 (default: where the build just made installed it)
+# under /tmp/ab/<label $1>, the PYTHONPATH entry that label is timed with.
+keep_package() {
+  local from=${2:-$(python3 -c "import fa3, os; print(os.path.dirname(os.path.dirname(fa3.__file__)))")}
+  rm -rf "/tmp/ab/$1" && mkdir -p "/tmp/ab/$1" && cp -r "$from/fa3" "/tmp/ab/$1/"
 }
 
 if [ -n "${FA3_B_PACKAGE:-}" ]; then
   step "B: the package in $FA3_B_PACKAGE"
-  rm -rf /tmp/ab/B && mkdir -p /tmp/ab/B && cp -r "$FA3_B_PACKAGE/fa3" /tmp/ab/B/ || exit 1
+  keep_package B "$FA3_B_PACKAGE" || exit 1
 else
   step "B: this tree"
   build_checked || exit 1
-  keep_build B
+  keep_package B
 fi
 if [ "$tests" != 0 ]; then
   step "B: tests ($tests)"
@@ -59,7 +59,7 @@ for i in "${!variants[@]}"; do
   label="A$((i + 1))"
   if [ -d "${variants[$i]}/fa3" ]; then
     step "$label: the package in ${variants[$i]}"
-    rm -rf "/tmp/ab/$label" && mkdir -p "/tmp/ab/$label" && cp -r "${variants[$i]}/fa3" "/tmp/ab/$label/" || exit 1
+    keep_package "$label" "${variants[$i]}" || exit 1
     labels+=("$label")
     continue
   fi
@@ -70,7 +70,7 @@ for i in "${!variants[@]}"; do
     rm -rf "$src" && cp -r "$from" "$src" || exit 1
   done
   fa3_build > "$OUT/build_$label.log" 2>&1 || { tail -n 40 "$OUT/build_$label.log"; exit 1; }
-  keep_build "$label"
+  keep_package "$label"
   labels+=("$label")
 done
 
