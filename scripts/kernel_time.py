@@ -11,16 +11,21 @@ import argparse
 
 import torch
 
-import fa3
 from fa3._timing import attention_flops, time_ms
+from fa3.bench import PREPARE_FOR_MODE, available_impls
+
+# --mode -> (benchmark impl, benchmark mode): the runners python -m fa3.bench times.
+MODES = {"fp8": ("fa3-fp8", "fwd"), "bwd": ("fa3", "bwd")}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--label", default="")
-    ap.add_argument("--mode", choices=["fp8", "bwd"], default="fp8")
+    ap.add_argument("--mode", choices=sorted(MODES), default="fp8")
     ap.add_argument("--case", nargs="+", required=True, help="HDIM:SEQLEN[:causal]")
     args = ap.parse_args()
+    impl, mode = MODES[args.mode]
+    prepare = PREPARE_FOR_MODE[mode](available_impls()[impl])
     for case in args.case:
         hdim, seqlen, *rest = case.split(":")
         hdim, seqlen, causal = int(hdim), int(seqlen), rest == ["causal"]
@@ -28,17 +33,11 @@ def main() -> None:
         g = torch.Generator(device="cuda").manual_seed(0)
         q, k, v = (torch.randn(batch, seqlen, nheads, hdim, device="cuda", dtype=torch.bfloat16, generator=g)
                    for _ in range(3))
-        if args.mode == "fp8":
-            qkv = fa3.quantize_fp8(q, k, v)
-            fn = lambda: fa3.flash_attn_fp8(qkv, causal=causal)  # noqa: E731
-        else:
-            q, k, v = (x.requires_grad_() for x in (q, k, v))
-            out = fa3.flash_attn_func(q, k, v, causal=causal)
-            dout = torch.randn(out.shape, device="cuda", dtype=out.dtype, generator=g)
-            fn = lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)  # noqa: E731
-        ms = time_ms(fn)
-        tflops = attention_flops(batch, nheads, seqlen, seqlen, hdim, causal, args.mode if args.mode == "bwd" else "fwd")
-        print(f"{args.label} {case} {ms:.4f} ms {tflops / ms / 1e9:.1f} TFLOP/s", flush=True)
+        fn, ctx = prepare(q, k, v, causal)
+        with ctx:
+            ms = time_ms(fn)
+        tflops = attention_flops(batch, nheads, seqlen, seqlen, hdim, causal, mode) / ms / 1e9
+        print(f"{args.label} {case} {ms:.4f} ms {tflops:.1f} TFLOP/s", flush=True)
 
 
 if __name__ == "__main__":
