@@ -5,17 +5,25 @@
 // so maxima are reduced across the quad every tile and the row sums (kept per thread) once at
 // the end. Scales must be >= 0 (the maximum of raw scores is then that of scaled ones).
 //
-// FP8 (kFp8) adds three things:
+// FP8 (kFp8, step_fp8) differs in four ways:
 // - P is computed as exp2(... + 8), up to 2^8.8, to use e4m3's range (max 448 = 2^8.807) above
 //   its subnormals; the row sums carry the same factor, so O / sum is unchanged; the LSE takes
-//   it out.
+//   it out. P is written as e4m3, in the PV operand's register order, straight from exp2.
 // - Lazy rescaling. O's rescale (one FMUL per accumulator register) sits between a warpgroup's
 //   two GEMM issues, on the pingpong's critical path, and is almost always a multiplication by 1
 //   once the first tiles have set the row maxima. So the reference max that P is taken against
 //   moves only when some row of the warp sees a tile max above its reference by more than
-//   kMaxSlack; step() then returns true and O must be rescaled, else O is left alone (a
+//   kMaxSlack; step_fp8() then returns true and O must be rescaled, else O is left alone (a
 //   warp-uniform branch). Rows whose max rose by less keep the stale reference, so P <= 2^(8 +
 //   kMaxSlack) before the unit factor below.
+// - The max is checked after the exponentials, not before (speculation). The GEMMs are short in
+//   FP8, and the softmax of one warp (one exp2 per score, MUFU paced at one per 8 cycles per
+//   warp) is what the pingpong waits for: a row-max pass first (FMNMX at half rate, then quad
+//   shuffles and the rescale decision) left the MUFU idle for a third of the softmax. Once every
+//   row of the warp has a reference max, a tile whose unit folds (below) is exponentiated against
+//   the references at once, its raw maxima taken beside the exponentials; only if some row then
+//   moved by more than kMaxSlack are the exponentials redone (S is still intact) against the new
+//   maxima. Results are those of the max-first order: the same P, sums and rescales.
 // - O is accumulated in units of a V descale, o_unit (the PV GEMM adds P V8 with no scale). A key
 //   tile whose V descale is within [2^-1, 2^0.3] of o_unit has the ratio folded into
 //   its P (2^log2(ratio) added in the exponent, taken back out of the row sum); otherwise, or
@@ -51,18 +59,29 @@ CUTLASS_DEVICE float exp2_on_fma(float x) {
   return p * two_j;
 }
 
+// FP8: one key tile's factors, which the mainloop loads a tile ahead (off the softmax's path).
+struct Fp8TileScales {
+  float scale_log2;      // softmax scale * log2(e) * the tile's Q and K descales
+  float v_descale;       // the tile's V descale
+  float v_descale_log2;  // and its log2
+};
+
 template <int kRows, bool kFp8 = false, int kChains = 1, int kFmaExp2Every = 0>
 struct OnlineSoftmax {
   static constexpr float kPShift = kFp8 ? 8.f : 0.f;  // log2 of P's extra factor
-  static constexpr bool kLazyRescale = kFp8;
-  // P <= 2^kPShift * 2^kMaxSlack * kUnitFoldMax = 2^8.8 stays below e4m3's 448 = 2^8.807.
+  // FP8: P <= 2^kPShift * 2^kMaxSlack * 2^kUnitFoldMaxLog2 = 2^8.8 stays below e4m3's 448 = 2^8.807.
   static constexpr float kMaxSlack = 0.5f;
-  static constexpr float kUnitFoldMax = 1.2311444f;  // 2^0.3, rounded down
+  static constexpr float kUnitFoldMaxLog2 = 0.3f;
+  // FP8 speculative softmax: chains of its sums and maxima, which run in the MUFU's shadow and need
+  // fewer than kChains (registers are short: S, P and the next P are all live).
+  static constexpr int kPackedChains = 1;
   float row_max[kRows];  // reference max of scaled scores (log2 domain; -inf: no key seen yet)
   float row_sum[kRows];  // this thread's part of sum exp2(scaled score - row_max + kPShift)
   float o_unit;          // FP8: the V descale O is currently counted in (1 before any tile)
+  float o_unit_log2;     // and its log2
+  bool rows_seen;        // FP8: every row of the warp has a finite reference max (warp-uniform)
 
-  CUTLASS_DEVICE OnlineSoftmax() : o_unit(1.f) {
+  CUTLASS_DEVICE OnlineSoftmax() : o_unit(1.f), o_unit_log2(0.f), rows_seen(false) {
     CUTLASS_PRAGMA_UNROLL
     for (int r = 0; r < kRows; ++r) {
       row_max[r] = -INFINITY;
@@ -70,19 +89,17 @@ struct OnlineSoftmax {
     }
   }
 
-  // Turns the (rows, cols) raw scores into probabilities relative to the reference max, with
-  // scores scaled by `scale_log2`; FP8: P V8 of this tile is then in units of o_unit, given the
-  // tile's V descale. Returns whether O must be rescaled, by o_scale, before it takes in this
-  // tile (always for 16-bit; FP8: warp-uniform, see the top of the file); o_scale is set only
-  // then.
+  // 16-bit: turns the (rows, cols) raw scores into probabilities (in place), with scores scaled
+  // by `scale_log2`, and sets o_scale, by which O must be rescaled before it takes in this tile.
   //
   // The row max and row sum are reductions over this thread's cols scores; as one running value
-  // they would be chains of dependent FMNMX / FADD (40 long at head dim 64 FP8), whose latency
-  // the few warps per scheduler cannot hide. So each row keeps kChains independent partial
-  // results (FwdKernelTraits::kSoftmaxChains), combined at the end, and all rows are reduced
-  // side by side (and their quad shuffles issued together).
+  // they would be chains of dependent FMNMX / FADD, whose latency the few warps per scheduler
+  // cannot hide. So each row keeps kChains independent partial results
+  // (FwdKernelTraits::kSoftmaxChains), combined at the end, and all rows are reduced side by
+  // side (and their quad shuffles issued together).
   template <class Scores>
-  CUTLASS_DEVICE bool step(Scores& s, float (&o_scale)[kRows], float scale_log2, float v_descale = 1.f) {
+  CUTLASS_DEVICE void step(Scores& s, float (&o_scale)[kRows], float scale_log2) {
+    static_assert(!kFp8, "FP8 tiles take step_fp8");
     static_assert(decltype(cute::size<0>(s))::value == kRows);
     constexpr int kCols = decltype(cute::size<1>(s))::value;
     float m[kRows];
@@ -90,59 +107,92 @@ struct OnlineSoftmax {
     for (int r = 0; r < kRows; ++r) m[r] = partial_reduce(s, r, [](float a, float b) { return fmaxf(a, b); });
     CUTLASS_PRAGMA_UNROLL
     for (int r = 0; r < kRows; ++r) m[r] = quad_max(m[r]) * scale_log2;
-    bool rescale = true;
-    float unit_change = 1.f;  // FP8: O's factor for a change of units (with a rescale)
-    float p_offset = 0.f;  // FP8: log2 of the V-unit ratio folded into this tile's P
-    float sum_factor = 1.f;  // and its inverse, applied to the tile's row sums
-    if constexpr (kLazyRescale) {
-      bool zero_block = v_descale == FLT_MIN;
-      // descales are < 2^126: the fast division is exact enough. NaN fails the range test.
-      float ratio = zero_block ? 1.f : __fdividef(v_descale, o_unit);
-      bool fold = ratio >= 0.5f && ratio <= kUnitFoldMax;
+    float m_shifted[kRows];
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) m_shifted[r] = new_reference(r, m[r], 1.f, o_scale[r]);
+    CUTLASS_PRAGMA_UNROLL
+    for (int c = 0; c < kCols; ++c) {
+      CUTLASS_PRAGMA_UNROLL
+      for (int r = 0; r < kRows; ++r) s(r, c) = exp2f(fmaf(s(r, c), scale_log2, -m_shifted[r]));
+    }
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) row_sum[r] += partial_reduce(s, r, [](float a, float b) { return a + b; });
+  }
+
+  // FP8: P of the raw scores tSrS (the S GEMM's accumulator) as e4m3, for a key tile with factors
+  // t; P V8 of this tile is then in units of o_unit. Returns whether O must be rescaled, by
+  // o_scale, before it takes in this tile (warp-uniform; o_scale is set only then).
+  // kSpeculate: exponentials before the max check (top of the file); P goes straight to `p`, the
+  // PV operand's registers (wgmma_utils.hpp, fp8_word_acc), and S stays intact for a redo.
+  // Otherwise the max comes first and P replaces S in fp32 (convert_to_fp8_a_operand packs it).
+  template <bool kSpeculate, class FragS>
+  CUTLASS_DEVICE bool step_fp8(FragS& tSrS, uint32_t* p, float (&o_scale)[kRows], Fp8TileScales const& t) {
+    static_assert(kFp8 && kRows == 2, "FP8, one m64 WGMMA atom per warpgroup");
+    constexpr int kWords = decltype(cute::size(tSrS))::value / 4;
+    float* acc = tSrS.data();
+    bool const zero_block = t.v_descale == FLT_MIN;
+    // log2 of the V-unit ratio this tile would fold into its P; NaN fails the range test.
+    float const p_offset = zero_block ? 0.f : t.v_descale_log2 - o_unit_log2;
+    bool const fold = p_offset >= -1.f && p_offset <= kUnitFoldMaxLog2;
+    float m[kRows], tile_sum[kRows], m_shifted[kRows];
+    bool rescale;
+    if constexpr (kSpeculate) {
+      if (fold && rows_seen) {
+        CUTLASS_PRAGMA_UNROLL
+        for (int r = 0; r < kRows; ++r) m_shifted[r] = row_max[r] - kPShift - p_offset;  // row_max finite
+        // A row moved (its scaled max rose above row_max + kMaxSlack) iff its largest P exceeds
+        // 2^(kPShift + kMaxSlack + p_offset). The max is taken over P, not S: each FMNMX then
+        // follows its exponentials, in the MUFU's shadow.
+        float max_p[kRows];
+        exp_pass</*kWithMax=*/true, kSpeculate, kWords>(acc, p, m_shifted, t.scale_log2, tile_sum, max_p);
+        float const moved_above = exp2f(kPShift + kMaxSlack + p_offset);
+        bool moved = false;
+        CUTLASS_PRAGMA_UNROLL
+        for (int r = 0; r < kRows; ++r) moved |= max_p[r] > moved_above;  // false for NaN
+        if (!__any_sync(0xffffffff, moved)) {
+          add_tile_sums(tile_sum, p_offset);
+          return false;
+        }
+      }
+      // Not speculated, or a row moved: O is rescaled, to the maxima of S.
+      row_maxima<kWords>(acc, t.scale_log2, m);
+      rescale = true;
+    } else {
+      row_maxima<kWords>(acc, t.scale_log2, m);
       bool moved = false;
       CUTLASS_PRAGMA_UNROLL
       for (int r = 0; r < kRows; ++r) moved |= m[r] > row_max[r] + kMaxSlack;  // false for -inf and NaN
       rescale = __any_sync(0xffffffff, moved || !fold);
-      if (rescale) {
-        if (!zero_block) {
-          unit_change = __fdividef(o_unit, v_descale);
-          o_unit = v_descale;
-        }
-      } else if (ratio != 1.f) {
-        p_offset = __log2f(ratio);
-        sum_factor = __fdividef(1.f, ratio);
-      }
     }
-    float m_shifted[kRows];
-    CUTLASS_PRAGMA_UNROLL
-    for (int r = 0; r < kRows; ++r) {
-      float ref = row_max[r];
-      if (rescale) {
-        ref = fmaxf(row_max[r], m[r]);
-        // A row with every key masked so far keeps max -inf; subtract 0 so exp2 gives 0, not NaN.
-        float max_change = exp2f(row_max[r] - (ref == -INFINITY ? 0.f : ref));  // exp2(-inf) = 0 on the first tile
-        row_sum[r] *= max_change;
-        o_scale[r] = max_change * unit_change;
-        row_max[r] = ref;
+    float sum_p_offset = 0.f;  // the V-unit ratio folded into P (log2), taken out of the sums
+    if (rescale) {
+      // New references, and O counted in this tile's V descale from now on.
+      float unit_change = 1.f;
+      if (!zero_block) {
+        unit_change = __fdividef(o_unit, t.v_descale);  // descales are < 2^126: exact enough
+        o_unit = t.v_descale;
+        o_unit_log2 = t.v_descale_log2;
       }
-      m_shifted[r] = (ref == -INFINITY ? 0.f : ref) - kPShift - p_offset;
-    }
-    CUTLASS_PRAGMA_UNROLL
-    for (int c = 0; c < kCols; ++c) {
       CUTLASS_PRAGMA_UNROLL
-      for (int r = 0; r < kRows; ++r) {
-        float x = fmaf(s(r, c), scale_log2, -m_shifted[r]);
-        // Every kFmaExp2Every-th column off MUFU.EX2, whose 16 per clock per SM bound the
-        // softmax when the GEMMs are short (FP8).
-        s(r, c) = kFmaExp2Every > 0 && c % kFmaExp2Every == kFmaExp2Every - 1 ? exp2_on_fma(x) : exp2f(x);
-      }
+      for (int r = 0; r < kRows; ++r) m_shifted[r] = new_reference(r, m[r], unit_change, o_scale[r]);
+    } else {
+      CUTLASS_PRAGMA_UNROLL
+      for (int r = 0; r < kRows; ++r) m_shifted[r] = (row_max[r] == -INFINITY ? 0.f : row_max[r]) - kPShift - p_offset;
+      sum_p_offset = p_offset;
     }
-    CUTLASS_PRAGMA_UNROLL
-    for (int r = 0; r < kRows; ++r) {
-      float tile_sum = partial_reduce(s, r, [](float a, float b) { return a + b; });
-      row_sum[r] = kLazyRescale ? fmaf(tile_sum, sum_factor, row_sum[r]) : row_sum[r] + tile_sum;
+    exp_pass</*kWithMax=*/false, kSpeculate, kWords>(acc, p, m_shifted, t.scale_log2, tile_sum, m);
+    add_tile_sums(tile_sum, sum_p_offset);
+    if constexpr (kSpeculate) {
+      rows_seen = __all_sync(0xffffffff, row_max[0] != -INFINITY && row_max[kRows - 1] != -INFINITY);
     }
     return rescale;
+  }
+
+  // FP8: a tile's row sums, of P with the V-unit ratio 2^p_offset folded in, into the running sums.
+  CUTLASS_DEVICE void add_tile_sums(float const (&tile_sum)[kRows], float p_offset) {
+    float const sum_factor = p_offset == 0.f ? 1.f : exp2f(-p_offset);
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) row_sum[r] = fmaf(tile_sum[r], sum_factor, row_sum[r]);
   }
 
   // op over row r of s, as kChains interleaved chains (chain j takes columns j, j + kChains, ...)
@@ -159,12 +209,94 @@ struct OnlineSoftmax {
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < kChains; ++j) acc[j] = op(acc[j], s(r, c + j));
     }
+    return combine_chains(acc, op);
+  }
+
+  template <int kC, class Op>
+  CUTLASS_DEVICE static float combine_chains(float (&acc)[kC], Op op) {
     CUTLASS_PRAGMA_UNROLL
-    for (int width = kChains / 2; width >= 1; width /= 2) {
+    for (int width = kC / 2; width >= 1; width /= 2) {
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < width; ++j) acc[j] = op(acc[j], acc[j + width]);
     }
     return acc[0];
+  }
+
+  // Row r's reference max becomes max(old, m) (scaled tile max m): its row sum is rescaled, and
+  // o_scale = that change times unit_change. Returns what exp2's argument subtracts.
+  CUTLASS_DEVICE float new_reference(int r, float m, float unit_change, float& o_scale) {
+    float ref = fmaxf(row_max[r], m);
+    // A row with every key masked so far keeps max -inf; subtract 0 so exp2 gives 0, not NaN.
+    float max_change = exp2f(row_max[r] - (ref == -INFINITY ? 0.f : ref));  // exp2(-inf) = 0 on the first tile
+    row_sum[r] *= max_change;
+    o_scale = max_change * unit_change;
+    row_max[r] = ref;
+    return (ref == -INFINITY ? 0.f : ref) - kPShift;
+  }
+
+  // Whether the exponential of accumulator value i runs on the FMA pipe (kFmaExp2Every).
+  CUTLASS_DEVICE static constexpr bool use_fma_exp2(int i) {
+    if constexpr (kFmaExp2Every > 0) return i % kFmaExp2Every == kFmaExp2Every - 1;
+    else return false;
+  }
+
+  // FP8, over the 4-value registers of P (fp8_word_acc; register w holds row w % 2), row by row
+  // in kChains chains: P = exp2(acc * scale_log2 - m_shifted), packed to e4m3 into p (kPacked) or
+  // in place of acc in fp32, the rows' sums of P, and with kWithMax the rows' maxima of P. Every
+  // kFmaExp2Every-th exponential runs on the FMA pipe (exp2_on_fma), off MUFU.EX2, whose 16 per
+  // clock per SM bound the softmax.
+  template <bool kWithMax, bool kPacked, int kWords>
+  CUTLASS_DEVICE static void exp_pass(float* acc, uint32_t* p, float const (&m_shifted)[kRows], float scale_log2,
+                                      float (&sum)[kRows], float (&mx)[kRows]) {
+    constexpr int kC = kPacked ? kPackedChains : kChains;
+    static_assert(kWords >= kRows * kC, "every chain takes at least one register");
+    float sum_c[kRows][kC], max_c[kRows][kC];
+    CUTLASS_PRAGMA_UNROLL
+    for (int w = 0; w < kWords; ++w) {
+      int const row = w % kRows, chain = (w / kRows) % kC, first = fp8_word_acc(w);
+      int const idx[4] = {first, first + 1, first + 4, first + 5};
+      float e[4];
+      CUTLASS_PRAGMA_UNROLL
+      for (int q = 0; q < 4; ++q) {
+        float x = fmaf(acc[idx[q]], scale_log2, -m_shifted[row]);
+        e[q] = use_fma_exp2(idx[q]) ? exp2_on_fma(x) : exp2f(x);
+      }
+      if constexpr (kPacked) {
+        p[w] = pack_e4m3x4(e[0], e[1], e[2], e[3]);
+      } else {
+        CUTLASS_PRAGMA_UNROLL
+        for (int q = 0; q < 4; ++q) acc[idx[q]] = e[q];
+      }
+      float s4 = (e[0] + e[1]) + (e[2] + e[3]);
+      sum_c[row][chain] = w < kRows * kC ? s4 : sum_c[row][chain] + s4;
+      if constexpr (kWithMax) {
+        float m4 = fmaxf(fmaxf(e[0], e[1]), fmaxf(e[2], e[3]));
+        max_c[row][chain] = w < kRows * kC ? m4 : fmaxf(max_c[row][chain], m4);
+      }
+    }
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) {
+      sum[r] = combine_chains(sum_c[r], [](float a, float b) { return a + b; });
+      if constexpr (kWithMax) mx[r] = combine_chains(max_c[r], [](float a, float b) { return fmaxf(a, b); });
+    }
+  }
+
+  // FP8: the rows' maxima of S, scaled (the quads' maxima, over the same registers and chains as
+  // exp_pass).
+  template <int kWords>
+  CUTLASS_DEVICE static void row_maxima(float const* acc, float scale_log2, float (&m)[kRows]) {
+    static_assert(kWords >= kRows * kChains, "every chain takes at least one register");
+    float max_c[kRows][kChains];
+    CUTLASS_PRAGMA_UNROLL
+    for (int w = 0; w < kWords; ++w) {
+      int const row = w % kRows, chain = (w / kRows) % kChains, first = fp8_word_acc(w);
+      float m4 = fmaxf(fmaxf(acc[first], acc[first + 1]), fmaxf(acc[first + 4], acc[first + 5]));
+      max_c[row][chain] = w < kRows * kChains ? m4 : fmaxf(max_c[row][chain], m4);
+    }
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) m[r] = combine_chains(max_c[r], [](float a, float b) { return fmaxf(a, b); });
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) m[r] = quad_max(m[r]) * scale_log2;
   }
 
   // Final per-row factor for O (1/sum, times O's unit for FP8; 0 for a row that saw no key, so

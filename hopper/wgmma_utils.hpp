@@ -80,42 +80,39 @@ CUTLASS_DEVICE constexpr auto fp8_a_operand_layout(AccLayout const&) {
   return make_layout(make_shape(Shape<_4, _2, _2>{}, size<1>(AccLayout{}), Int<kN / 32>{}));
 }
 
-// P (fp32, (2 cols, 2 rows, N/8) per row block) -> e4m3 in fp8_a_operand_layout, rounded to
-// nearest even and saturated (P <= 256 never saturates; NaN stays NaN).
+// The 32-bit registers of fp8_a_operand_layout: register w holds, in its bytes 0..3, the
+// accumulator values fp8_word_acc(w) + {0, 1, 4, 5}, all of accumulator row w % 2. (Accumulator
+// index of (col, row, group) is col + 2 row + 4 group; operand register of (row, half, kb) is
+// row + 2 half + 4 kb, holding keys cols 0, 1 of group g = 4 kb + 2 half, then of g + 1.)
+CUTLASS_HOST_DEVICE constexpr int fp8_word_acc(int w) { return 16 * (w / 4) + 8 * ((w / 2) % 2) + 2 * (w % 2); }
+
+// Four fp32 values -> one register of e4m3 (b0 in byte 0), rounded to nearest even and
+// saturated (NaN stays NaN). One asm block, so that ptxas merges the second conversion into the
+// first's register (F2FP ... MERGE_C) instead of packing the halves with a PRMT. cvt puts its
+// first source in the upper byte.
+CUTLASS_DEVICE uint32_t pack_e4m3x4(float b0, float b1, float b2, float b3) {
+  uint32_t word;
+  asm("{\n .reg .b16 lo, hi;\n"
+      " cvt.rn.satfinite.e4m3x2.f32 lo, %2, %1;\n"
+      " cvt.rn.satfinite.e4m3x2.f32 hi, %4, %3;\n"
+      " mov.b32 %0, {lo, hi};\n}"
+      : "=r"(word)
+      : "f"(b0), "f"(b1), "f"(b2), "f"(b3));
+  return word;
+}
+
+// P (fp32, in the accumulator's registers) -> e4m3 in fp8_a_operand_layout.
 template <class FragS, class FragP>
 CUTLASS_DEVICE void convert_to_fp8_a_operand(FragS const& tSrS, FragP& tOrP) {
   using namespace cute;
-  constexpr int kGroups = decltype(size<0, 2>(FragS{}))::value;  // 8-column groups
   static_assert(decltype(size<1>(FragS{}))::value == 1, "one 64-row WGMMA atom per warpgroup");
   static_assert(decltype(size(FragP{}))::value == decltype(size(FragS{}))::value);
   float const* acc = tSrS.data();
   uint32_t* out = reinterpret_cast<uint32_t*>(raw_pointer_cast(tOrP.data()));
-  // Four values to one register, in one asm block so that ptxas merges the second conversion into
-  // the first's register (F2FP ... MERGE_C) instead of packing the halves with a PRMT. cvt puts
-  // its first source in the upper byte.
-  auto pack = [](float b0, float b1, float b2, float b3) {
-    uint32_t word;
-    asm("{\n .reg .b16 lo, hi;\n"
-        " cvt.rn.satfinite.e4m3x2.f32 lo, %2, %1;\n"
-        " cvt.rn.satfinite.e4m3x2.f32 hi, %4, %3;\n"
-        " mov.b32 %0, {lo, hi};\n}"
-        : "=r"(word)
-        : "f"(b0), "f"(b1), "f"(b2), "f"(b3));
-    return word;
-  };
   CUTLASS_PRAGMA_UNROLL
-  for (int kb = 0; kb < kGroups / 4; ++kb) {
-    CUTLASS_PRAGMA_UNROLL
-    for (int half = 0; half < 2; ++half) {
-      CUTLASS_PRAGMA_UNROLL
-      for (int row = 0; row < 2; ++row) {
-        // Accumulator index of (col, row, group) is col + 2 row + 4 group; operand register of
-        // (row, half, kb) is row + 2 half + 4 kb, holding keys (cols 0, 1 of group g, then of g+1).
-        float const* lo = acc + 4 * (4 * kb + 2 * half) + 2 * row;
-        float const* hi = lo + 4;
-        out[4 * kb + 2 * half + row] = pack(lo[0], lo[1], hi[0], hi[1]);
-      }
-    }
+  for (int w = 0; w < decltype(size(FragS{}))::value / 4; ++w) {
+    int const first = fp8_word_acc(w);
+    out[w] = pack_e4m3x4(acc[first], acc[first + 1], acc[first + 4], acc[first + 5]);
   }
 }
 
