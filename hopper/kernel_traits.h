@@ -42,10 +42,6 @@ struct FwdKernelTraits {
   // and 128) and gained 1-3% at 16k; at head dim 256 O and S fill the 240 registers (four
   // chains spilled 12 bytes in the FP8 causal kernel).
   static constexpr int kSoftmaxChains = kFp8 && kHeadDim <= 128 ? 4 : 1;
-  // FP8 at head dim 128: the softmax exponentiates before it checks the row maxima (softmax.hpp),
-  // which keeps S intact and writes P to a second operand buffer: 24 more registers, which head
-  // dims 64 (three consumer warpgroups at 160 registers) and 256 (O takes 128) do not have.
-  static constexpr bool kSpeculativeSoftmax = kFp8 && kHeadDim == 128;
 
   using TileShape = cute::Shape<cute::Int<kBlockM>, cute::Int<kBlockN>, cute::Int<kHeadDim>>;
   using AtomLayout = cute::Layout<cute::Shape<cute::Int<kConsumerWarpGroups>, cute::_1, cute::_1>>;

@@ -43,7 +43,6 @@ struct MainloopFwdSm90 {
   // causal hdim 128 2k +6%, 16k +0%; but non-causal lost 6-14% (hdim 64 and 128). So: FP8,
   // causal, head dims 64 and 128.
   static constexpr int kFmaExp2Every = kFp8 && kCausal && Traits::kHeadDim <= 128 ? 8 : 0;
-  static constexpr bool kSpeculativeSoftmax = Traits::kSpeculativeSoftmax;
   // A V tile as the TMA loads it: (keys, head dim), or (head dim, keys) of V^T for FP8.
   using VTileShape = cute::conditional_t<kFp8, cute::Shape<cute::Int<Traits::kHeadDim>, cute::Int<kBlockN>>,
                                          cute::Shape<cute::Int<kBlockN>, cute::Int<Traits::kHeadDim>>>;
@@ -266,9 +265,7 @@ struct MainloopFwdSm90 {
     Tensor o_rows = make_tensor(tOrO.data(), acc_rowcol(tOrO.layout()));
     // P in the input precision, in the register layout the PV WGMMA reads as its A operand:
     // 16-bit P keeps the accumulator's order and is viewed as the operand; FP8 P is written in the
-    // operand's order (fp8_a_operand_layout): converted from fp32 P once the previous PV GEMM is
-    // done with rP, or, with the speculative softmax (kernel_traits.h), written by the softmax
-    // into rP_next while that GEMM still reads rP, and moved over after it.
+    // operand's order (convert_to_fp8_a_operand).
     Tensor rP = [&] {
       if constexpr (kFp8) return make_tensor<Element>(fp8_a_operand_layout(tSrS.layout()));
       else return make_tensor_like<Element>(tSrS);
@@ -277,13 +274,11 @@ struct MainloopFwdSm90 {
       if constexpr (kFp8) return make_tensor(rP.data(), rP.layout());
       else return make_tensor(rP.data(), acc_as_a_operand(rP.layout()));
     }();
-    Tensor rP_next = make_tensor_like(rP);  // (only the speculative softmax uses it)
-    uint32_t* const p_next = reinterpret_cast<uint32_t*>(raw_pointer_cast(rP_next.data()));
     constexpr int kRows = decltype(size<0>(scores))::value;
     float o_scale[kRows];
     GemmTurns turns{thread_idx / 128};
 
-    // S -> masked (if `masked`) -> probabilities -> P; o_scale says how to rescale O.
+    // S -> masked (if `masked`) -> probabilities (in place); o_scale says how to rescale O.
     // Whether a key tile needs the mask is decided per loop, not per tile: a runtime test in the
     // loop body is if-converted by ptxas into a compare and a select per score on every tile.
     // `masked` is a bool only for the first tile of the prologue.
@@ -291,27 +286,17 @@ struct MainloopFwdSm90 {
     float const q_scale_log2 = kFp8 ? params.scale_log2 * params.q_descale.row(bidb, bidh)[m_block] : params.scale_log2;
     auto const k_descale = params.k_descale.row(bidb, bidh_kv);
     auto const v_descale = params.v_descale.row(bidb, bidh_kv);
-    // FP8: key tile n_block's factors. The speculative softmax starts its exponentials with them,
-    // so it has them loaded one tile ahead (the others' registers are too few for that).
+    // FP8: key tile n_block's factors.
     auto tile_scales = [&](int n_block) {
       float v = v_descale[n_block];
       return Fp8TileScales{q_scale_log2 * k_descale[n_block], v, __log2f(v)};
     };
-    Fp8TileScales next_scales{};
-    if constexpr (kSpeculativeSoftmax) next_scales = tile_scales(keys.end - 1);
     // Whether O must be rescaled by o_scale before its next PV GEMM (FP8: mostly not, softmax.hpp).
     bool rescale_o = true;
     auto softmax_to_p = [&](int n_block, auto masked) {
       if (masked) params.mask.apply(tSrS, tScS, m_block, n_block);
       if constexpr (kFp8) {
-        Fp8TileScales scales;
-        if constexpr (kSpeculativeSoftmax) {
-          scales = next_scales;
-          next_scales = tile_scales(max(n_block - 1, keys.begin));
-        } else {
-          scales = tile_scales(n_block);
-        }
-        rescale_o = softmax.template step_fp8<kSpeculativeSoftmax>(tSrS, p_next, o_scale, scales);
+        rescale_o = softmax.step_fp8(tSrS, o_scale, tile_scales(n_block));
       } else {
         softmax.step(scores, o_scale, q_scale_log2);
       }
@@ -319,16 +304,8 @@ struct MainloopFwdSm90 {
     auto rescale_o_rows = [&] {
       if (rescale_o) scale_rows(o_rows, o_scale);
     };
-    // Copies P from rP_next as the XOR with a zero that ptxas cannot see: a plain copy lets it give
-    // rP_next rP's registers, written under the PV GEMM that reads them, and it then serializes
-    // every GEMM (C7513).
-    uint32_t const opaque_zero = threadIdx.x >> 16;
     auto convert_p = [&] {
-      if constexpr (kSpeculativeSoftmax) {
-        uint32_t* p = reinterpret_cast<uint32_t*>(raw_pointer_cast(rP.data()));
-        CUTLASS_PRAGMA_UNROLL
-        for (int w = 0; w < size(rP) / 4; ++w) p[w] = p_next[w] ^ opaque_zero;
-      } else if constexpr (kFp8) {
+      if constexpr (kFp8) {
         convert_to_fp8_a_operand(tSrS, rP);
       } else {
         CUTLASS_PRAGMA_UNROLL

@@ -5,10 +5,10 @@
 // so maxima are reduced across the quad every tile and the row sums (kept per thread) once at
 // the end. Scales must be >= 0 (the maximum of raw scores is then that of scaled ones).
 //
-// FP8 (kFp8, step_fp8) differs in four ways:
+// FP8 (kFp8, step_fp8) differs in three ways:
 // - P is computed as exp2(... + 8), up to 2^8.8, to use e4m3's range (max 448 = 2^8.807) above
 //   its subnormals; the row sums carry the same factor, so O / sum is unchanged; the LSE takes
-//   it out. P is written as e4m3, in the PV operand's register order, straight from exp2.
+//   it out.
 // - Lazy rescaling. O's rescale (one FMUL per accumulator register) sits between a warpgroup's
 //   two GEMM issues, on the pingpong's critical path, and is almost always a multiplication by 1
 //   once the first tiles have set the row maxima. So the reference max that P is taken against
@@ -16,14 +16,6 @@
 //   kMaxSlack; step_fp8() then returns true and O must be rescaled, else O is left alone (a
 //   warp-uniform branch). Rows whose max rose by less keep the stale reference, so P <= 2^(8 +
 //   kMaxSlack) before the unit factor below.
-// - The max is checked after the exponentials, not before (speculation). The GEMMs are short in
-//   FP8, and the softmax of one warp (one exp2 per score, MUFU paced at one per 8 cycles per
-//   warp) is what the pingpong waits for: a row-max pass first (FMNMX at half rate, then quad
-//   shuffles and the rescale decision) left the MUFU idle for a third of the softmax. Once every
-//   row of the warp has a reference max, a tile whose unit folds (below) is exponentiated against
-//   the references at once, its raw maxima taken beside the exponentials; only if some row then
-//   moved by more than kMaxSlack are the exponentials redone (S is still intact) against the new
-//   maxima. Results are those of the max-first order: the same P, sums and rescales.
 // - O is accumulated in units of a V descale, o_unit (the PV GEMM adds P V8 with no scale). A key
 //   tile whose V descale is within [2^-1, 2^0.3] of o_unit has the ratio folded into
 //   its P (2^log2(ratio) added in the exponent, taken back out of the row sum); otherwise, or
@@ -59,7 +51,7 @@ CUTLASS_DEVICE float exp2_on_fma(float x) {
   return p * two_j;
 }
 
-// FP8: one key tile's factors, which the mainloop loads a tile ahead (off the softmax's path).
+// FP8: one key tile's factors (the V descale also as log2, which the unit-fold test compares).
 struct Fp8TileScales {
   float scale_log2;      // softmax scale * log2(e) * the tile's Q and K descales
   float v_descale;       // the tile's V descale
@@ -72,16 +64,12 @@ struct OnlineSoftmax {
   // FP8: P <= 2^kPShift * 2^kMaxSlack * 2^kUnitFoldMaxLog2 = 2^8.8 stays below e4m3's 448 = 2^8.807.
   static constexpr float kMaxSlack = 0.5f;
   static constexpr float kUnitFoldMaxLog2 = 0.3f;
-  // FP8 speculative softmax: chains of its sums and maxima, which run in the MUFU's shadow and need
-  // fewer than kChains (registers are short: S, P and the next P are all live).
-  static constexpr int kPackedChains = 1;
   float row_max[kRows];  // reference max of scaled scores (log2 domain; -inf: no key seen yet)
   float row_sum[kRows];  // this thread's part of sum exp2(scaled score - row_max + kPShift)
   float o_unit;          // FP8: the V descale O is currently counted in (1 before any tile)
   float o_unit_log2;     // and its log2
-  bool rows_seen;        // FP8: every row of the warp has a finite reference max (warp-uniform)
 
-  CUTLASS_DEVICE OnlineSoftmax() : o_unit(1.f), o_unit_log2(0.f), rows_seen(false) {
+  CUTLASS_DEVICE OnlineSoftmax() : o_unit(1.f), o_unit_log2(0.f) {
     CUTLASS_PRAGMA_UNROLL
     for (int r = 0; r < kRows; ++r) {
       row_max[r] = -INFINITY;
@@ -119,14 +107,16 @@ struct OnlineSoftmax {
     for (int r = 0; r < kRows; ++r) row_sum[r] += partial_reduce(s, r, [](float a, float b) { return a + b; });
   }
 
-  // FP8: P of the raw scores tSrS (the S GEMM's accumulator) as e4m3, for a key tile with factors
-  // t; P V8 of this tile is then in units of o_unit. Returns whether O must be rescaled, by
-  // o_scale, before it takes in this tile (warp-uniform; o_scale is set only then).
-  // kSpeculate: exponentials before the max check (top of the file); P goes straight to `p`, the
-  // PV operand's registers (wgmma_utils.hpp, fp8_word_acc), and S stays intact for a redo.
-  // Otherwise the max comes first and P replaces S in fp32 (convert_to_fp8_a_operand packs it).
-  template <bool kSpeculate, class FragS>
-  CUTLASS_DEVICE bool step_fp8(FragS& tSrS, uint32_t* p, float (&o_scale)[kRows], Fp8TileScales const& t) {
+  // FP8: P of the raw scores tSrS (the S GEMM's accumulator), in place in fp32, for a key tile
+  // with factors t; P V8 of this tile is then in units of o_unit. Returns whether O must be
+  // rescaled, by o_scale, before it takes in this tile (warp-uniform; o_scale is set only then).
+  // The maxima and exponentials go by the PV operand's 4-value groups (a max tree and a sum tree
+  // per group, kChains chains across groups) and the unit-fold test compares log2 values: against
+  // the column order with a division for the ratio (94a817f), one interleaved A/B on the H100
+  // (..._ab_fp8_softmax_order.txt) read head dim 64 16k 604 -> 646 TFLOP/s, causal 562 -> 580,
+  // 2k 522 -> 535; head dim 128 16k 912 -> 885, causal 862 -> 864, 2k 744 -> 738; 256 unchanged.
+  template <class FragS>
+  CUTLASS_DEVICE bool step_fp8(FragS& tSrS, float (&o_scale)[kRows], Fp8TileScales const& t) {
     static_assert(kFp8 && kRows == 2, "FP8, one m64 WGMMA atom per warpgroup");
     constexpr int kWords = decltype(cute::size(tSrS))::value / 4;
     float* acc = tSrS.data();
@@ -135,44 +125,14 @@ struct OnlineSoftmax {
     float const p_offset = zero_block ? 0.f : t.v_descale_log2 - o_unit_log2;
     bool const fold = p_offset >= -1.f && p_offset <= kUnitFoldMaxLog2;
     float m[kRows], tile_sum[kRows], m_shifted[kRows];
-    bool rescale;
-    if constexpr (kSpeculate) {
-      if (fold && rows_seen) {
-        CUTLASS_PRAGMA_UNROLL
-        for (int r = 0; r < kRows; ++r) m_shifted[r] = row_max[r] - kPShift - p_offset;  // row_max finite
-        // A row moved (its scaled max rose above row_max + kMaxSlack) iff its largest P exceeds
-        // 2^(kPShift + kMaxSlack + p_offset). The max is taken over P, not S: each FMNMX then
-        // follows its exponentials, in the MUFU's shadow.
-        float max_p[kRows];
-        exp_pass</*kWithMax=*/true, kSpeculate, kWords>(acc, p, m_shifted, t.scale_log2, tile_sum, max_p);
-        float const moved_above = exp2f(kPShift + kMaxSlack + p_offset);
-        bool moved = false;
-        CUTLASS_PRAGMA_UNROLL
-        for (int r = 0; r < kRows; ++r) moved |= max_p[r] > moved_above;  // false for NaN
-        if (!__any_sync(0xffffffff, moved)) {
-          add_tile_sums(tile_sum, p_offset);
-          return false;
-        }
-      }
-      // Not speculated, or a row moved: O is rescaled, to the maxima of S.
-      row_maxima<kWords>(acc, t.scale_log2, m);
-      rescale = true;
-    } else {
-      row_maxima<kWords>(acc, t.scale_log2, m);
-      bool moved = false;
-      CUTLASS_PRAGMA_UNROLL
-      for (int r = 0; r < kRows; ++r) moved |= m[r] > row_max[r] + kMaxSlack;  // false for -inf and NaN
-      rescale = __any_sync(0xffffffff, moved || !fold);
-    }
+    row_maxima<kWords>(acc, t.scale_log2, m);
+    bool moved = false;
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) moved |= m[r] > row_max[r] + kMaxSlack;  // false for -inf and NaN
+    bool const rescale = __any_sync(0xffffffff, moved || !fold);
     float sum_p_offset = 0.f;  // the V-unit ratio folded into P (log2), taken out of the sums
     if (rescale) {
-      // New references, and O counted in this tile's V descale from now on.
-      float unit_change = 1.f;
-      if (!zero_block) {
-        unit_change = __fdividef(o_unit, t.v_descale);  // descales are < 2^126: exact enough
-        o_unit = t.v_descale;
-        o_unit_log2 = t.v_descale_log2;
-      }
+      float const unit_change = take_unit(t, zero_block);
       CUTLASS_PRAGMA_UNROLL
       for (int r = 0; r < kRows; ++r) m_shifted[r] = new_reference(r, m[r], unit_change, o_scale[r]);
     } else {
@@ -180,12 +140,19 @@ struct OnlineSoftmax {
       for (int r = 0; r < kRows; ++r) m_shifted[r] = (row_max[r] == -INFINITY ? 0.f : row_max[r]) - kPShift - p_offset;
       sum_p_offset = p_offset;
     }
-    exp_pass</*kWithMax=*/false, kSpeculate, kWords>(acc, p, m_shifted, t.scale_log2, tile_sum, m);
+    exp_pass<kWords>(acc, m_shifted, t.scale_log2, tile_sum);
     add_tile_sums(tile_sum, sum_p_offset);
-    if constexpr (kSpeculate) {
-      rows_seen = __all_sync(0xffffffff, row_max[0] != -INFINITY && row_max[kRows - 1] != -INFINITY);
-    }
     return rescale;
+  }
+
+  // FP8, with O rescaled anyway: O is counted in the tile's V descale from now on (a zero block
+  // keeps the unit). Returns O's factor for the change.
+  CUTLASS_DEVICE float take_unit(Fp8TileScales const& t, bool zero_block) {
+    if (zero_block) return 1.f;
+    float unit_change = __fdividef(o_unit, t.v_descale);  // descales are < 2^126: exact enough
+    o_unit = t.v_descale;
+    o_unit_log2 = t.v_descale_log2;
+    return unit_change;
   }
 
   // FP8: a tile's row sums, of P with the V-unit ratio 2^p_offset folded in, into the running sums.
@@ -240,45 +207,31 @@ struct OnlineSoftmax {
     else return false;
   }
 
-  // FP8, over the 4-value registers of P (fp8_word_acc; register w holds row w % 2), row by row
-  // in kChains chains: P = exp2(acc * scale_log2 - m_shifted), packed to e4m3 into p (kPacked) or
-  // in place of acc in fp32, the rows' sums of P, and with kWithMax the rows' maxima of P. Every
-  // kFmaExp2Every-th exponential runs on the FMA pipe (exp2_on_fma), off MUFU.EX2, whose 16 per
-  // clock per SM bound the softmax.
-  template <bool kWithMax, bool kPacked, int kWords>
-  CUTLASS_DEVICE static void exp_pass(float* acc, uint32_t* p, float const (&m_shifted)[kRows], float scale_log2,
-                                      float (&sum)[kRows], float (&mx)[kRows]) {
-    constexpr int kC = kPacked ? kPackedChains : kChains;
-    static_assert(kWords >= kRows * kC, "every chain takes at least one register");
-    float sum_c[kRows][kC], max_c[kRows][kC];
+  // FP8, over the 4-value groups of the PV operand's registers (fp8_word_acc; group w holds row
+  // w % 2), row by row in kChains chains: P = exp2(acc * scale_log2 - m_shifted) in place of acc,
+  // and the rows' sums of P. Every kFmaExp2Every-th exponential runs on the FMA pipe
+  // (exp2_on_fma), off MUFU.EX2, whose 16 per clock per SM bound the softmax.
+  template <int kWords>
+  CUTLASS_DEVICE static void exp_pass(float* acc, float const (&m_shifted)[kRows], float scale_log2,
+                                      float (&sum)[kRows]) {
+    static_assert(kWords >= kRows * kChains, "every chain takes at least one register");
+    float sum_c[kRows][kChains];
     CUTLASS_PRAGMA_UNROLL
     for (int w = 0; w < kWords; ++w) {
-      int const row = w % kRows, chain = (w / kRows) % kC, first = fp8_word_acc(w);
+      int const row = w % kRows, chain = (w / kRows) % kChains, first = fp8_word_acc(w);
       int const idx[4] = {first, first + 1, first + 4, first + 5};
       float e[4];
       CUTLASS_PRAGMA_UNROLL
       for (int q = 0; q < 4; ++q) {
         float x = fmaf(acc[idx[q]], scale_log2, -m_shifted[row]);
         e[q] = use_fma_exp2(idx[q]) ? exp2_on_fma(x) : exp2f(x);
-      }
-      if constexpr (kPacked) {
-        p[w] = pack_e4m3x4(e[0], e[1], e[2], e[3]);
-      } else {
-        CUTLASS_PRAGMA_UNROLL
-        for (int q = 0; q < 4; ++q) acc[idx[q]] = e[q];
+        acc[idx[q]] = e[q];
       }
       float s4 = (e[0] + e[1]) + (e[2] + e[3]);
-      sum_c[row][chain] = w < kRows * kC ? s4 : sum_c[row][chain] + s4;
-      if constexpr (kWithMax) {
-        float m4 = fmaxf(fmaxf(e[0], e[1]), fmaxf(e[2], e[3]));
-        max_c[row][chain] = w < kRows * kC ? m4 : fmaxf(max_c[row][chain], m4);
-      }
+      sum_c[row][chain] = w < kRows * kChains ? s4 : sum_c[row][chain] + s4;
     }
     CUTLASS_PRAGMA_UNROLL
-    for (int r = 0; r < kRows; ++r) {
-      sum[r] = combine_chains(sum_c[r], [](float a, float b) { return a + b; });
-      if constexpr (kWithMax) mx[r] = combine_chains(max_c[r], [](float a, float b) { return fmaxf(a, b); });
-    }
+    for (int r = 0; r < kRows; ++r) sum[r] = combine_chains(sum_c[r], [](float a, float b) { return a + b; });
   }
 
   // FP8: the rows' maxima of S, scaled (the quads' maxima, over the same registers and chains as

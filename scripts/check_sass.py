@@ -20,13 +20,6 @@ KNOWN_SPILLS = [
      "FP8 head dim 256 causal: three words (the mask's column base and two values of the lazy rescale) are "
      "stored before the masked key tiles and reloaded in them (at most two per query tile), never in the "
      "unmasked loop; O and S hold the other registers"),
-    (r"float_e4m3_t.*Li128ELi128ELi192ELi3EEENS_15MainloopFwdSm90IS6_Lb0E", 6,
-     "FP8 head dim 128 (speculative softmax: S, P and the next P live together): three words stored once per "
-     "CTA, reloaded once per query tile (before its first key tile and in its epilogue), never in the loop "
-     "over key tiles"),
-    (r"float_e4m3_t.*Li128ELi128ELi192ELi3EEENS_15MainloopFwdSm90IS6_Lb1E", 4,
-     "FP8 head dim 128 causal (speculative softmax): two words stored once per query tile and reloaded in "
-     "its masked key tiles (one or two per query tile), never in the unmasked loop"),
     (r"BwdKernelTraitsIN7cutlass\w+Li128ELi64ELi128EEENS_15MainloopBwdSm90IS\d_Lb1E", 2,
      "backward head dim 128 causal: the first query tile (4 bytes) is stored once and reloaded once per query "
      "head of the group, never inside the loop over query tiles"),
