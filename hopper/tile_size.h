@@ -34,7 +34,9 @@ struct FwdTileSize {
 // lead; two device runs, FP8 kernel / cuDNN bf16 in each): 2k 665 -> 702 TFLOP/s (1.14 -> 1.17),
 // 16k 847 -> 867 (1.37 -> 1.43), causal 16k 821 -> 834 (1.40 -> 1.44). Head dim 64 with 3 stages
 // lost (interleaved A/B, medians: 16k 649 -> 638, causal 16k 563 -> 557, 2k 522 -> 520;
-// ..._ab_fp8_hdim64_3_stages.txt); head dim 256 has no room for 3. Head dim 128, 224 -> 192 keys
+// ..._ab_fp8_hdim64_3_stages.txt); head dim 256 has no room for 3. Head dim 64 on 128x256 tiles
+// (two consumer warpgroups, pingpong; 11% fewer instructions per score) lost to 192x160: 16k 598
+// -> 516, 2k 522 -> 456, causal 563 -> 538 (..._ab_fp8_softmax_order.txt). Head dim 128, 224 -> 192 keys
 // (FA3's tile for V with keys contiguous, as our V^T is): V^T's rows are then 192 bytes, a
 // 64-byte swizzle loaded in 3 TMA boxes per tile instead of 7 of 32 bytes. One A/B device call,
 // three interleaved rounds, medians (TFLOP/s): 16k 888 -> 883, causal 16k 831 -> 858, 2k 635 ->

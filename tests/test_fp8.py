@@ -97,10 +97,9 @@ def test_max_in_the_last_visited_key_tile(hdim):
 
 @pytest.mark.parametrize("hdim", HDIMS)
 def test_max_jump_beyond_fp32_exp2_range(hdim):
-    """A max that arrives last and lies about 200 (log2 units) above the reference every row has
-    by then: exponentials against the stale reference overflow fp32 (2^128), so a softmax that
-    exponentiates before it checks the max (head dim 128, softmax.hpp) must redo the tile from S,
-    not rescale P."""
+    """A max that arrives last and lies about 200 (log2 units) above every row's reference: the
+    rescale factor of all P taken so far is 2^-200 (0 in fp32), and any P computed against the
+    stale reference would overflow fp32's exp2 (2^128)."""
     q, k, v = outlier_inputs(1, 256, 1024, 2, 2, hdim, seed=6)
     k[:, 0] = q[:, :1].expand(1, 1, 2, hdim) * (200 / (hdim ** 0.5 * 1.4427))
     check_against_emulation(q, k, v, False)
