@@ -179,10 +179,11 @@ struct OnlineSoftmax {
     return combine_chains(acc, op);
   }
 
-  template <int kC, class Op>
-  CUTLASS_DEVICE static float combine_chains(float (&acc)[kC], Op op) {
+  // The kChains partial results of one row, combined pairwise.
+  template <class Op>
+  CUTLASS_DEVICE static float combine_chains(float (&acc)[kChains], Op op) {
     CUTLASS_PRAGMA_UNROLL
-    for (int width = kC / 2; width >= 1; width /= 2) {
+    for (int width = kChains / 2; width >= 1; width /= 2) {
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < width; ++j) acc[j] = op(acc[j], acc[j + width]);
     }
