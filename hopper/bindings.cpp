@@ -86,8 +86,8 @@ void fwd_fp8(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v_t, std::uintpt
              StrideTuple q_stride, StrideTuple k_stride, StrideTuple v_t_stride, StrideTuple o_stride,
              std::uintptr_t q_descale, DescaleStrideTuple q_descale_stride, std::uintptr_t k_descale,
              DescaleStrideTuple k_descale_stride, std::uintptr_t v_descale, DescaleStrideTuple v_descale_stride,
-             int batch, int seqlen_q, int seqlen_k, int seqlen_k_padded, int nheads, int nheads_kv, int headdim,
-             float softmax_scale, bool causal, int out_dtype, std::uintptr_t stream) {
+             std::uintptr_t q_residual, int batch, int seqlen_q, int seqlen_k, int seqlen_k_padded, int nheads,
+             int nheads_kv, int headdim, float softmax_scale, bool causal, int out_dtype, std::uintptr_t stream) {
   fa3::FwdParams p = sizes_and_flags(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal,
                                      static_cast<int>(fa3::Dtype::kFloat8E4M3), 0, false);
   p.out_dtype = static_cast<fa3::Dtype>(out_dtype);
@@ -106,6 +106,7 @@ void fwd_fp8(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v_t, std::uintpt
   p.q_descale_stride = as_descale_strides(q_descale_stride);
   p.k_descale_stride = as_descale_strides(k_descale_stride);
   p.v_descale_stride = as_descale_strides(v_descale_stride);
+  p.q_residual = as_ptr<const void>(q_residual);
   p.seqlen_k_padded = seqlen_k_padded;
   p.softmax_scale = softmax_scale;
   p.softmax_scale_log2 = softmax_scale * 1.4426950408889634f;  // log2(e)
@@ -211,12 +212,13 @@ PYBIND11_MODULE(_C, m) {
   m.def("fwd_fp8", &fwd_fp8, py::arg("q"), py::arg("k"), py::arg("v_t"), py::arg("o"), py::arg("lse"),
         py::arg("q_stride"), py::arg("k_stride"), py::arg("v_t_stride"), py::arg("o_stride"), py::arg("q_descale"),
         py::arg("q_descale_stride"), py::arg("k_descale"), py::arg("k_descale_stride"), py::arg("v_descale"),
-        py::arg("v_descale_stride"), py::arg("batch"), py::arg("seqlen_q"), py::arg("seqlen_k"),
+        py::arg("v_descale_stride"), py::arg("q_residual"), py::arg("batch"), py::arg("seqlen_q"), py::arg("seqlen_k"),
         py::arg("seqlen_k_padded"), py::arg("nheads"), py::arg("nheads_kv"), py::arg("headdim"),
         py::arg("softmax_scale"), py::arg("causal"), py::arg("out_dtype"), py::arg("stream"),
         "FP8 attention forward (device pointers): e4m3 q, k (batch, seqlen, heads, headdim) and V^T\n"
         "(batch, nheads_kv, headdim, seqlen_k_padded; v_t_stride = (batch, headdim, head)) with keys relabeled\n"
-        "in groups of 16; fp32 descales with (batch, head, block) strides; out_dtype 0 fp16, 1 bf16.");
+        "in groups of 16; fp32 descales with (batch, head, block) strides; out_dtype 0 fp16, 1 bf16. q_residual:\n"
+        "0, or Q's second e4m3 term laid out as q (head dim 64; see hopper/flash_params.h).");
 
   m.def("bwd", &bwd, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("o"), py::arg("dout"), py::arg("lse"),
         py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("q_stride"), py::arg("k_stride"), py::arg("v_stride"),
@@ -254,13 +256,15 @@ PYBIND11_MODULE(_C, m) {
      py::arg("headdim"), py::arg("causal"), py::arg("dtype"), py::arg("schedule"), py::arg("stream_k"),
      "Bytes of device workspace fwd needs for these sizes and flags on the current device (0: none).");
 
-  m.def("quantize_fp8", [](std::uintptr_t x, StrideTuple x_stride, std::uintptr_t out, std::uintptr_t scale,
+  m.def("quantize_fp8", [](std::uintptr_t x, StrideTuple x_stride, std::uintptr_t out, std::uintptr_t residual,
+                           std::uintptr_t scale,
                            std::uintptr_t signs, int batch, int seqlen, int heads, int headdim, int block_size,
                            int dtype, bool v_layout, std::uintptr_t stream) {
     fa3::QuantizeFp8Params p{};
     p.x = as_ptr<const void>(x);
     p.x_stride = as_strides(x_stride);
     p.out = as_ptr<void>(out);
+    p.residual = as_ptr<void>(residual);
     p.scale = as_ptr<float>(scale);
     p.signs = as_ptr<const float>(signs);
     p.batch = batch;
@@ -271,7 +275,8 @@ PYBIND11_MODULE(_C, m) {
     p.dtype = static_cast<fa3::Dtype>(dtype);
     p.v_layout = v_layout;
     fa3::run_quantize_fp8(p, as_stream(stream));
-  }, py::arg("x"), py::arg("x_stride"), py::arg("out"), py::arg("scale"), py::arg("signs"), py::arg("batch"),
+  }, py::arg("x"), py::arg("x_stride"), py::arg("out"), py::arg("residual"), py::arg("scale"), py::arg("signs"),
+     py::arg("batch"),
      py::arg("seqlen"), py::arg("heads"), py::arg("headdim"), py::arg("block_size"), py::arg("dtype"),
      py::arg("v_layout"), py::arg("stream"),
      "FP8 block quantization (hopper/quantize_fp8.h): x (batch, seqlen, heads, headdim) fp16/bf16 with strides\n"
@@ -279,6 +284,7 @@ PYBIND11_MODULE(_C, m) {
      "contiguous, one scale per block_size rows (1..256). signs: headdim fp32 values s / sqrt(headdim) of the\n"
      "Hadamard rotation, or 0 for none. out is (batch, seqlen, heads, headdim), or with v_layout V^T\n"
      "(batch, heads, headdim, ceil(seqlen / 16) * 16) with the keys relabeled in groups of 16 (block_size % 16 == 0).\n"
+     "residual: 0, or a second e4m3 output laid out as out (not with v_layout), e4m3(x / scale - out).\n"
      "dtype 0 fp16, 1 bf16. Equals fa3.quant.quantize_e4m3(hadamard_rotate(x)) bit for bit.");
 
   m.def("stream_k_schedule", [](int num_tiles, int num_ctas, int steps_per_tile) {

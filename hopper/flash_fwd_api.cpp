@@ -20,12 +20,13 @@ void check_descales(const float* ptr, const DescaleStrides& s, const char* name)
                      << s.block << ")");
 }
 
-template <Dtype kDtype, Dtype kOutDtype, int kHeadDim>
+template <Dtype kDtype, Dtype kOutDtype, int kHeadDim, bool kQResidual = false>
 void run_causal_or_not(const FwdParams& p, void* stream) {
   if (p.causal) {
-    run_fwd_instance<kDtype, kOutDtype, kHeadDim, true, fwd_default_schedule(kHeadDim, true)>(p, stream);
+    run_fwd_instance<kDtype, kOutDtype, kHeadDim, true, fwd_default_schedule(kHeadDim, true), kQResidual>(p, stream);
   } else {
-    run_fwd_instance<kDtype, kOutDtype, kHeadDim, false, fwd_default_schedule(kHeadDim, false)>(p, stream);
+    run_fwd_instance<kDtype, kOutDtype, kHeadDim, false, fwd_default_schedule(kHeadDim, false), kQResidual>(p,
+                                                                                                          stream);
   }
 }
 
@@ -50,7 +51,12 @@ void run_ablation(const FwdParams& p, FwdSchedule schedule, void* stream) {
 template <Dtype kDtype, Dtype kOutDtype>
 void run_head_dim(const FwdParams& p, void* stream) {
   switch (p.headdim) {
-    case 64: return run_causal_or_not<kDtype, kOutDtype, 64>(p, stream);
+    case 64:
+      // Q's second e4m3 term (FwdParams::q_residual): FP8 head dim 64 only, its own kernels.
+      if constexpr (kDtype == Dtype::kFloat8E4M3) {
+        if (p.q_residual != nullptr) return run_causal_or_not<kDtype, kOutDtype, 64, true>(p, stream);
+      }
+      return run_causal_or_not<kDtype, kOutDtype, 64>(p, stream);
     case 128: return run_causal_or_not<kDtype, kOutDtype, 128>(p, stream);
     case 256: return run_causal_or_not<kDtype, kOutDtype, 256>(p, stream);
     default: FA3_CHECK_ARG(false, "headdim must be 64, 128 or 256, got " << p.headdim);
@@ -84,7 +90,13 @@ void run_fwd(const FwdParams& p, void* stream) {
     check_descales(p.q_descale, p.q_descale_stride, "q_descale");
     check_descales(p.k_descale, p.k_descale_stride, "k_descale");
     check_descales(p.v_descale, p.v_descale_stride, "v_descale");
+    FA3_CHECK_ARG(p.q_residual == nullptr || p.headdim == 64,
+                  "q_residual is supported at headdim 64 only, got headdim " << p.headdim);
+    if (p.q_residual != nullptr) {
+      check_tma_tensor(p.q_residual, p.q_stride, p.seqlen_q, p.nheads, p.batch, p.dtype, "q_residual");
+    }
   } else {
+    FA3_CHECK_ARG(p.q_residual == nullptr, "q_residual is for e4m3 inputs only (dtype 2)");
     FA3_CHECK_ARG(p.out_dtype == p.dtype, "out_dtype must equal dtype (" << dtype << ") for fp16/bf16 inputs, got "
                                                                          << static_cast<int>(p.out_dtype));
   }

@@ -6,7 +6,8 @@
 
 namespace fa3 {
 
-template <Dtype kDtype, Dtype kOutDtype, int kHeadDim, bool kCausal, FwdSchedule kSchedule>
+// kQResidual: the S GEMM adds FwdParams::q_residual K^T (FP8, head dim 64).
+template <Dtype kDtype, Dtype kOutDtype, int kHeadDim, bool kCausal, FwdSchedule kSchedule, bool kQResidual = false>
 void run_fwd_instance(FwdParams const& params, void* stream);
 
 }  // namespace fa3

@@ -19,12 +19,13 @@
 
 namespace fa3 {
 
-template <Dtype kDtype, Dtype kOutDtype, int kHeadDim, bool kCausal, FwdSchedule kSchedule>
+template <Dtype kDtype, Dtype kOutDtype, int kHeadDim, bool kCausal, FwdSchedule kSchedule, bool kQResidual>
 void run_fwd_instance(FwdParams const& params, void* stream) {
   using Element = typename CutlassElement<kDtype>::type;
   using OutElement = typename CutlassElement<kOutDtype>::type;
   constexpr FwdTileSize kTile = fwd_tile_size(kHeadDim, kDtype == Dtype::kFloat8E4M3);
-  using Traits = FwdKernelTraits<Element, OutElement, kHeadDim, kTile.block_m, kTile.block_n, kTile.stages>;
+  using Traits =
+      FwdKernelTraits<Element, OutElement, kHeadDim, kTile.block_m, kTile.block_n, kTile.stages, kQResidual>;
   using Mainloop = MainloopFwdSm90<Traits, kCausal, typename FwdOptionsFor<kSchedule>::type>;
   using Epilogue = EpilogueFwdSm90<Traits>;
   using Scheduler = std::conditional_t<fwd_persistent(kHeadDim, kCausal), StaticPersistentScheduler,
@@ -57,3 +58,11 @@ void run_fwd_instance(FwdParams const& params, void* stream) {
 #define FA3_INSTANTIATE_FWD(DTYPE, OUT_DTYPE, HEADDIM)    \
   FA3_INSTANTIATE_FWD_MASK(DTYPE, OUT_DTYPE, HEADDIM, false) \
   FA3_INSTANTIATE_FWD_MASK(DTYPE, OUT_DTYPE, HEADDIM, true)
+// The FP8 head dim 64 kernels that add Q's second e4m3 term (FwdParams::q_residual).
+#define FA3_INSTANTIATE_FWD_Q_RESIDUAL_MASK(OUT_DTYPE, CAUSAL)                                                \
+  template void fa3::run_fwd_instance<fa3::Dtype::kFloat8E4M3, fa3::Dtype::OUT_DTYPE, 64, CAUSAL,             \
+                                      fa3::fwd_default_schedule(64, CAUSAL), true>(fa3::FwdParams const&, \
+                                                                                   void*);
+#define FA3_INSTANTIATE_FWD_Q_RESIDUAL(OUT_DTYPE)          \
+  FA3_INSTANTIATE_FWD_Q_RESIDUAL_MASK(OUT_DTYPE, false) \
+  FA3_INSTANTIATE_FWD_Q_RESIDUAL_MASK(OUT_DTYPE, true)

@@ -51,6 +51,10 @@ struct FwdParams {
   const float* v_descale;
   DescaleStrides q_descale_stride, k_descale_stride, v_descale_stride;
   int seqlen_k_padded;
+  // FP8 head dim 64 only, or nullptr: Q's second e4m3 term, e4m3(Q / descale - q) (quantize_fp8.h's
+  // residual), laid out as q with q_stride. The S GEMM adds q_residual K^T: Q's rounding error,
+  // which bounds the FP8 error at head dim 64, drops by about 2^-4.
+  const void* q_residual;
   FwdSchedule schedule;
   // Balance the persistent kernel's last wave by cutting its last tiles between CTAs
   // (stream_k_plan.h); needs fwd_workspace_bytes() of global memory at `workspace`.

@@ -13,7 +13,8 @@
 
 namespace fa3 {
 
-template <typename Element_, typename OutElement_, int kHeadDim_, int kBlockM_, int kBlockN_, int kStages_>
+template <typename Element_, typename OutElement_, int kHeadDim_, int kBlockM_, int kBlockN_, int kStages_,
+          bool kQResidual_ = false>
 struct FwdKernelTraits {
   using Element = Element_;
   using OutElement = OutElement_;
@@ -23,6 +24,10 @@ struct FwdKernelTraits {
   static constexpr int kBlockM = kBlockM_;
   static constexpr int kBlockN = kBlockN_;
   static constexpr int kStages = kStages_;
+  // FP8: Q comes as two e4m3 terms (flash_params.h's q_residual), both in shared memory, and the
+  // S GEMM runs over each against the same K tile.
+  static constexpr bool kQResidual = kQResidual_;
+  static_assert(!kQResidual || kFp8, "Q's second e4m3 term is for FP8 inputs");
 
   // Roles: warpgroup 0 produces (one thread issues TMA), warpgroups 1.. consume, 64 rows each.
   static constexpr int kConsumerWarpGroups = kBlockM / 64;
@@ -40,8 +45,10 @@ struct FwdKernelTraits {
   // hdim 64 543 -> 628 TFLOP/s (+17%; 2k +8%), hdim 128 836 -> 841, causal hdim 128 ratio 1.43 ->
   // 1.48; causal hdim 64 491 -> 459). One elsewhere: bf16 lost 3-5% at 2k with four (hdim 64
   // and 128) and gained 1-3% at 16k; at head dim 256 O and S fill the 240 registers (four
-  // chains spilled 12 bytes in the FP8 causal kernel).
-  static constexpr int kSoftmaxChains = kFp8 && kHeadDim <= 128 ? 4 : 1;
+  // chains spilled 12 bytes in the FP8 causal kernel). Two with Q's second term (head dim 64,
+  // three consumer warpgroups of 160 registers): its descriptors stay live in the loop, and four
+  // chains spilled 12-20 bytes.
+  static constexpr int kSoftmaxChains = kFp8 && kHeadDim <= 128 ? (kQResidual ? 2 : 4) : 1;
 
   using TileShape = cute::Shape<cute::Int<kBlockM>, cute::Int<kBlockN>, cute::Int<kHeadDim>>;
   using AtomLayout = cute::Layout<cute::Shape<cute::Int<kConsumerWarpGroups>, cute::_1, cute::_1>>;

@@ -5,7 +5,8 @@
 // Options (fwd_options.h) select pingpong between the consumer warpgroups and the overlap of
 // each warpgroup's softmax with its own GEMMs. FP8 (Traits::kFp8) loads V^T (kernel_traits.h),
 // scales each key tile's scores by its Q and K descales and counts O in V-descale units
-// (softmax.hpp).
+// (softmax.hpp). With Traits::kQResidual, Q's second e4m3 term is loaded beside Q and the S GEMM
+// runs over both against the same K tile, into one accumulator.
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -28,6 +29,7 @@ struct MainloopFwdSm90 {
   static_assert(!Options::kPingpong || Traits::kConsumerWarpGroups == 2, "pingpong takes two consumer warpgroups");
   using Element = typename Traits::Element;
   static constexpr bool kFp8 = Traits::kFp8;
+  static constexpr bool kQResidual = Traits::kQResidual;
   using TileShape = typename Traits::TileShape;
   static constexpr int kBlockM = Traits::kBlockM;
   static constexpr int kBlockN = Traits::kBlockN;
@@ -58,12 +60,20 @@ struct MainloopFwdSm90 {
 
   using Pipeline = cutlass::PipelineTmaAsync<kStages>;
   using PipelineState = cutlass::PipelineState<kStages>;
-  static constexpr uint32_t kTmaBytesQ = cute::size(SmemLayoutQ{}) * sizeof(Element);
+  // Q's barrier counts the bytes of Q and of its second term.
+  static constexpr uint32_t kTmaBytesQ = cute::size(SmemLayoutQ{}) * sizeof(Element) * (kQResidual ? 2 : 1);
   static constexpr uint32_t kTmaBytesKV = cute::size(cute::take<0, 2>(SmemLayoutKV{})) * sizeof(Element);
+
+  // kQResidual: Q's two e4m3 terms one after the other, as a (rows, head dim, term) tensor, so
+  // that the S GEMM's descriptors of the second term are those of the first plus an offset (as
+  // K's stages): one set of registers (two sets spilled with three consumer warpgroups).
+  using SmemLayoutQTerms = decltype(cute::tile_to_shape(
+      typename Traits::SmemLayoutAtomQ{},
+      cute::make_shape(cute::Int<kBlockM>{}, cute::Int<Traits::kHeadDim>{}, cute::Int<kQResidual ? 2 : 1>{})));
 
   struct SharedStorage {
     // 1024-byte alignment: the 128-byte swizzle repeats every 8 rows of 128 bytes.
-    cute::array_aligned<Element, cute::cosize_v<SmemLayoutQ>, 1024> q;
+    cute::array_aligned<Element, cute::cosize_v<SmemLayoutQTerms>, 1024> q;
     cute::array_aligned<Element, cute::cosize_v<SmemLayoutKV>, 1024> k;
     cute::array_aligned<Element, cute::cosize_v<SmemLayoutV>, 1024> v;
     float wait_pin[Traits::kConsumerThreads / cutlass::NumThreadsPerWarp];  // see pin_before_wgmma_wait
@@ -90,6 +100,7 @@ struct MainloopFwdSm90 {
     GmemShape shape_k;
     GmemShape shape_v;  // FP8: V^T's (head dim, padded keys, heads, batch)
     TmaQ tma_q;
+    TmaQ tma_q_residual;  // kQResidual only (else a copy of tma_q, never used)
     TmaK tma_k;
     TmaV tma_v;
     Mask mask;
@@ -107,6 +118,9 @@ struct MainloopFwdSm90 {
     };
     auto tma_q = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.q, shape_q, p.q_stride), SmemLayoutQ{},
                                      cute::select<0, 2>(TileShape{}), cute::_1{});
+    auto tma_q_residual =
+        cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(kQResidual ? p.q_residual : p.q, shape_q, p.q_stride),
+                            SmemLayoutQ{}, cute::select<0, 2>(TileShape{}), cute::_1{});
     auto tma_k = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.k, shape_k, p.k_stride),
                                      cute::take<0, 2>(SmemLayoutKV{}), cute::select<1, 2>(TileShape{}), cute::_1{});
     auto tma_v = cute::make_tma_copy(cute::SM90_TMA_LOAD{}, input(p.v, shape_v, p.v_stride),
@@ -115,6 +129,7 @@ struct MainloopFwdSm90 {
             shape_k,
             shape_v,
             tma_q,
+            tma_q_residual,
             tma_k,
             tma_v,
             Mask{p.seqlen_q, p.seqlen_k},
@@ -127,6 +142,7 @@ struct MainloopFwdSm90 {
 
   CUTLASS_DEVICE static void prefetch_tma_descriptors(Params const& params) {
     cute::prefetch_tma_descriptor(params.tma_q.get_tma_descriptor());
+    if constexpr (kQResidual) cute::prefetch_tma_descriptor(params.tma_q_residual.get_tma_descriptor());
     cute::prefetch_tma_descriptor(params.tma_k.get_tma_descriptor());
     cute::prefetch_tma_descriptor(params.tma_v.get_tma_descriptor());
   }
@@ -153,6 +169,11 @@ struct MainloopFwdSm90 {
     Tensor sK = make_tensor(make_smem_ptr(smem.k.data()), SmemLayoutKV{});
     Tensor sV = make_tensor(make_smem_ptr(smem.v.data()), SmemLayoutV{});
     auto [tQgQ, tQsQ] = tma_partition(params.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
+    Tensor mQr = params.tma_q_residual.get_tma_tensor(params.shape_q);
+    Tensor gQr = local_tile(mQr(_, _, bidh, bidb), select<0, 2>(TileShape{}), make_coord(m_block, _0{}));
+    Tensor sQr = make_tensor(make_smem_ptr(smem.q.data() + cute::cosize_v<SmemLayoutQ>), SmemLayoutQ{});
+    auto [tQrgQr, tQrsQr] =
+        tma_partition(params.tma_q_residual, _0{}, Layout<_1>{}, group_modes<0, 2>(sQr), group_modes<0, 2>(gQr));
     // (Named tensors, not structured bindings: the loaders below capture them.)
     auto k_part = tma_partition(params.tma_k, _0{}, Layout<_1>{}, group_modes<0, 2>(sK), group_modes<0, 2>(gK));
     auto v_part = tma_partition(params.tma_v, _0{}, Layout<_1>{}, group_modes<0, 2>(sV), group_modes<0, 2>(gV));
@@ -167,6 +188,11 @@ struct MainloopFwdSm90 {
       barrier_q.arrive_and_expect_tx(kTmaBytesQ);
       copy(params.tma_q.with(reinterpret_cast<cutlass::arch::ClusterTransactionBarrier::ValueType&>(barrier_q), 0),
            tQgQ, tQsQ);
+      if constexpr (kQResidual) {
+        copy(params.tma_q_residual.with(
+                 reinterpret_cast<cutlass::arch::ClusterTransactionBarrier::ValueType&>(barrier_q), 0),
+             tQrgQr, tQrsQr);
+      }
     }
     // K of a key tile is needed one step before its V (the consumers' S GEMM of tile n runs
     // beside the PV GEMM of tile n+1), so K runs one tile ahead: K(n) is issued before V(n+1).
@@ -257,6 +283,7 @@ struct MainloopFwdSm90 {
     auto thr_qk = mma_qk.get_thread_slice(thread_idx);
     auto thr_pv = mma_pv.get_thread_slice(thread_idx);
     Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
+    Tensor tSrQterms = thr_qk.partition_fragment_A(make_tensor(make_smem_ptr(smem.q.data()), SmemLayoutQTerms{}));
     Tensor tSrK = thr_qk.partition_fragment_B(sK);
     Tensor tOrV = thr_pv.partition_fragment_B(sVt);
     Tensor tSrS = partition_fragment_C(mma_qk, select<0, 1>(TileShape{}));
@@ -313,11 +340,19 @@ struct MainloopFwdSm90 {
       }
     };
 
+    // S = Q K^T of the K stage, issued, not waited for (kQResidual: plus Q's second term times K).
+    auto s_gemm = [&](int k_stage) {
+      if constexpr (kQResidual) {
+        warpgroup_gemm_terms(mma_qk, tSrQterms, tSrK(_, _, _, k_stage), tSrS);
+      } else {
+        warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_qk, tSrQ, tSrK(_, _, _, k_stage), tSrS);
+      }
+    };
     // A GEMM issued in its own turn and waited for; its pipeline stage is released after.
     auto s_gemm_alone = [&] {
       turns.acquire();
       pipeline_k.consumer_wait(read);
-      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
+      s_gemm(read.index());
       turns.release(false);
       warpgroup_wait<0>();
       pipeline_k.consumer_release(read);
@@ -347,12 +382,12 @@ struct MainloopFwdSm90 {
         // S_next = Q K_n^T and O += P V of the previous tile, in flight together.
         turns.acquire();
         pipeline_k.consumer_wait(read);
-        warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_qk, tSrQ, tSrK(_, _, _, read.index()), tSrS);
+        s_gemm(read.index());
         rescale_o_rows();  // the previous softmax's rescale of O, under the S GEMM
         pipeline_v.consumer_wait(read_v);
         warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, read_v.index()), tOrO);
         turns.release(false);
-        warpgroup_wait<1>();  // S_next is done; its softmax overlaps the PV GEMM
+        warpgroup_wait<1>();  // S_next (its one or two batches) is done; its softmax overlaps the PV GEMM
         pipeline_k.consumer_release(read);
         softmax_to_p(n_block, masked);
         pin_before_wgmma_wait(softmax.row_sum[0] + softmax.row_sum[kRows - 1], smem.wait_pin[thread_idx / 32]);

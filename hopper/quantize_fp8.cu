@@ -48,6 +48,7 @@ struct KernelArgs {
   const uint16_t* x;  // fp16 or bf16 bits
   Strides3 x_stride;
   uint8_t* out;
+  uint8_t* residual;  // nullptr: none; else (x / scale - out) in e4m3, laid out as out (not V^T)
   float* scale;
   const float* signs;  // nullptr: no rotation
   int seqlen;
@@ -164,14 +165,28 @@ __device__ __forceinline__ uint32_t e4m3x2(float lo, float hi) {
   return bits;
 }
 
-// 8 values / scale as 8 e4m3 bytes, the first value in the lowest byte.
+// e4m3 x2 bytes back to two floats (exact: every e4m3 value is a half, every half a float).
+__device__ __forceinline__ float2 e4m3x2_to_float2(uint32_t bits) {
+  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(bits), __NV_E4M3);
+  return __half22float2(*reinterpret_cast<const __half2*>(&h));
+}
+
+// 8 values / scale as 8 e4m3 bytes, the first value in the lowest byte, and, with `residual`,
+// the e4m3 bytes of what those miss (y / scale - q, an exact difference, then rounded): Q as
+// two e4m3 terms (q + residual) * scale, about 7 significant bits instead of 4.
 template <bool kMayBeNonFinite>
-__device__ __forceinline__ uint2 quantize8(const float (&y)[8], float scale) {
-  uint32_t pairs[4];
+__device__ __forceinline__ uint2 quantize8(const float (&y)[8], float scale, uint2* residual) {
+  uint32_t pairs[4], rest[4];
 #pragma unroll
   for (int k = 0; k < 4; ++k) {
-    pairs[k] = e4m3x2<kMayBeNonFinite>(div_rn(y[2 * k], scale), div_rn(y[2 * k + 1], scale));
+    const float lo = div_rn(y[2 * k], scale), hi = div_rn(y[2 * k + 1], scale);
+    pairs[k] = e4m3x2<kMayBeNonFinite>(lo, hi);
+    if (residual) {
+      const float2 back = e4m3x2_to_float2(pairs[k]);
+      rest[k] = e4m3x2<kMayBeNonFinite>(sub_rn(lo, back.x), sub_rn(hi, back.y));
+    }
   }
+  if (residual) *residual = make_uint2(rest[0] | (rest[1] << 16), rest[2] | (rest[3] << 16));
   return make_uint2(pairs[0] | (pairs[1] << 16), pairs[2] | (pairs[3] << 16));
 }
 
@@ -267,9 +282,12 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
     }
     // Padding rows are zeros even in a NaN block (0 / NaN would be NaN).
     // The NaN fix-up only in a block whose scale is not finite (a block-uniform branch).
+    // A flushed block's residual is zero too (its data is exactly zero at the floor scale).
+    uint2 rest = make_uint2(0, 0);
+    uint2* const want_rest = a.residual != nullptr ? &rest : nullptr;
     const uint2 q = flushed || r >= rows ? make_uint2(0, 0)
-                    : finite_block         ? quantize8<false>(y, scale)
-                                           : quantize8<true>(y, scale);
+                    : finite_block         ? quantize8<false>(y, scale, want_rest)
+                                           : quantize8<true>(y, scale, want_rest);
     if (a.v_layout) {
       if (r < extent) {
         uint8_t* dst = stage + col * a.stage_pitch + v_position(r);
@@ -279,6 +297,7 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
     } else if (r < rows) {
       const int64_t offset = ((int64_t(batch) * a.seqlen + row0 + r) * a.heads + head) * kHeadDim + col;
       *reinterpret_cast<uint2*>(a.out + offset) = q;
+      if (a.residual != nullptr) *reinterpret_cast<uint2*>(a.residual + offset) = rest;
     }
   }
   if (a.v_layout) {
@@ -346,11 +365,14 @@ void run_quantize_fp8(const QuantizeFp8Params& p, void* stream) {
   FA3_CHECK_ARG(address(p.x) % 2 == 0, "x must be 2-byte aligned, got " << p.x);
   FA3_CHECK_ARG(address(p.out) % 16 == 0, "out must be 16-byte aligned, got " << p.out);
   FA3_CHECK_ARG(address(p.scale) % 4 == 0, "scale must be 4-byte aligned, got " << p.scale);
+  FA3_CHECK_ARG(p.residual == nullptr || !p.v_layout, "residual is for Q and K (v_layout must be false)");
+  FA3_CHECK_ARG(address(p.residual) % 16 == 0, "residual must be 16-byte aligned, got " << p.residual);
 
   KernelArgs a{};
   a.x = static_cast<const uint16_t*>(p.x);
   a.x_stride = p.x_stride;
   a.out = static_cast<uint8_t*>(p.out);
+  a.residual = static_cast<uint8_t*>(p.residual);
   a.scale = p.scale;
   a.signs = p.signs;
   a.seqlen = p.seqlen;

@@ -21,6 +21,9 @@ struct QuantizeFp8Params {
   // every 16-key group relabeled (position p holds key PERM[p], see quantize_fp8.cu) and the
   // padding keys zero.
   void* out;
+  // nullptr, or a second e4m3 output laid out as out (not with v_layout): e4m3(x / scale - out),
+  // what out misses, so x ~= (out + residual) * scale with about 7 significant bits.
+  void* residual;
   float* scale;        // (batch, heads, ceil(seqlen / block_size)), contiguous: x ~= out * scale
   // headdim fp32 values: the random signs of the rotation divided by sqrt(headdim), as
   // hadamard_rotate multiplies by them; nullptr: no rotation.

@@ -30,6 +30,25 @@ CUTLASS_DEVICE void warpgroup_gemm(TiledMma& tiled_mma, FragA const& tCrA, FragB
   if constexpr (kAFromRegisters) cute::warpgroup_fence_operand(const_cast<FragA&>(tCrA));
 }
 
+// C = sum over t of A_t B, issued as one batch and not waited for: A from shared memory with its
+// terms in mode 3 (tCrA(_, _, k, t)), each against the same B (Q's two e4m3 terms times K).
+template <class TiledMma, class FragA, class FragB, class FragC>
+CUTLASS_DEVICE void warpgroup_gemm_terms(TiledMma& tiled_mma, FragA const& tCrA, FragB const& tCrB, FragC& tCrC) {
+  cute::warpgroup_fence_operand(tCrC);
+  cute::warpgroup_arrive();
+  tiled_mma.accumulate_ = cute::GMMA::ScaleOut::Zero;
+  CUTLASS_PRAGMA_UNROLL
+  for (int t = 0; t < cute::size<3>(tCrA); ++t) {
+    CUTLASS_PRAGMA_UNROLL
+    for (int k = 0; k < cute::size<2>(tCrA); ++k) {
+      cute::gemm(tiled_mma, tCrA(cute::_, cute::_, k, t), tCrB(cute::_, cute::_, k), tCrC);
+      tiled_mma.accumulate_ = cute::GMMA::ScaleOut::One;
+    }
+  }
+  cute::warpgroup_commit_batch();
+  cute::warpgroup_fence_operand(tCrC);
+}
+
 // Keeps the work that `value` depends on ahead of the next wgmma.wait_group. ptxas schedules
 // the wait as early as register dependences allow, i.e. above independent ALU work that the
 // source puts before it: without this, the softmax under the PV GEMM moved below the wait and

@@ -51,6 +51,17 @@ def test_flash_attn_fp8_wants_an_fp8qkv():
 
 
 
+@pytest.mark.parametrize("d,q_residual,exc,message", [
+    (128, True, ValueError, "q_residual=True is supported at head dim 64 only, got head dim 128"),
+    (64, 1, TypeError, "q_residual must be a bool, got int"),
+])
+def test_q_residual_is_checked(d, q_residual, exc, message):
+    q, k, v = qkv(d=d)
+    with pytest.raises(exc) as info:
+        fa3.quantize_fp8(q, k, v, q_residual=q_residual)
+    assert str(info.value) == message
+
+
 def test_fp8_tile_table_matches_the_extension():
     from fa3._ext import _C
     if _C is None:

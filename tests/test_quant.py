@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from fa3.quant import E4M3_MAX, Fp8Tensor, block_amax, cast_e4m3, dequantize_e4m3, quantize_e4m3
+from fa3.quant import E4M3_MAX, Fp8Tensor, block_amax, cast_e4m3, dequantize_e4m3, e4m3_residual, quantize_e4m3
+from fa3.quant.e4m3 import expand_block_scale
 
 TINY = torch.finfo(torch.float32).tiny
 
@@ -122,3 +123,26 @@ def test_block_below_the_floor_quantizes_to_zeros():
     assert xq.scale[0, 0, 1] == torch.tensor(1.0) / E4M3_MAX
     assert torch.equal(xq.data[0, :4].float(), torch.zeros(4, 2, 4))
     assert torch.equal(dequantize_e4m3(xq)[:, 4:, 0], x[:, 4:, 0])
+
+
+def test_residual_is_the_second_e4m3_term(gen):
+    """x ~= (data + residual) * scale, exactly as cast_e4m3(x / scale - data) per element; the
+    two-term error is far below the one-term error; zero in a flushed block, NaN in a NaN block."""
+    x = torch.randn(2, 300, 2, 64, generator=gen("residual"), dtype=torch.float64).to(torch.bfloat16)
+    x[0, :128, 1] = 0
+    x[1, 200, 0, 3] = float("nan")
+    xq = quantize_e4m3(x, 128)
+    rest = e4m3_residual(x, xq)
+    assert rest.dtype == torch.float8_e4m3fn and rest.shape == x.shape
+    s = expand_block_scale(xq.scale, 300, 128)
+    plain = torch.isfinite(s).expand_as(x) & (s != torch.finfo(torch.float32).tiny).expand_as(x)
+    assert torch.equal(rest[plain].float(), cast_e4m3(x.float() / s - xq.data.float())[plain].float())
+    assert torch.all(rest[0, :128, 1].float() == 0)
+    assert torch.isnan(rest[1, 128:256, 0].float()).all() and not torch.isnan(rest[1, :128, 0].float()).any()
+    ok = (slice(None), slice(0, 128), 0)  # finite, not flushed in either batch
+    one = (xq.data.float() * s - x.float())[ok].pow(2).mean().sqrt()
+    two = ((xq.data.float() + rest.float()) * s - x.float())[ok].pow(2).mean().sqrt()
+    assert two < one / 8
+    with pytest.raises(ValueError) as info:
+        e4m3_residual(x[:, :100], xq)
+    assert str(info.value) == "xq.data must have x's shape (2, 100, 2, 64), got (2, 300, 2, 64)"

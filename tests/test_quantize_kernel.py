@@ -3,7 +3,8 @@ quantize_e4m3(hadamard_rotate(x)), bit for bit; its argument checks and fake sha
 import pytest
 import torch
 
-from fa3.quant import hadamard_rotate, quantize_blocks_cuda, quantize_e4m3, to_v_layout
+from fa3.quant import e4m3_residual, hadamard_rotate, quantize_blocks_cuda, quantize_e4m3, to_v_layout
+from fa3.quant.e4m3 import expand_block_scale
 
 TINY = torch.finfo(torch.float32).tiny
 SEED = 1234
@@ -58,6 +59,9 @@ def _h(*shape, dtype=torch.float16, device="cpu"):
     ((_h(1, 8, 2, 64, 2)[..., 0], 128), {}, ValueError,
      "x must have a contiguous last dim (stride 1), got strides (2048, 256, 128, 2)"),
     ((_h(1, 8, 2, 64), 128), {"seed": 3}, ValueError, "x must be a CUDA tensor on a Hopper GPU, got a tensor on cpu"),
+    ((_h(1, 8, 2, 64), 128), {"residual": None}, TypeError, "residual must be a bool, got NoneType"),
+    ((_h(1, 8, 2, 64), 128), {"residual": True, "v_layout": True}, ValueError,
+     "residual=True is for Q and K; it cannot be combined with v_layout=True"),
     ((_h(1, 8, 2, 64, device="meta"), 128), {}, ValueError,
      "x must be a CUDA tensor on a Hopper GPU, got a tensor on meta"),
 ])
@@ -67,12 +71,15 @@ def test_rejects(args, kwargs, exc, message):
     assert str(info.value) == message
 
 
-@pytest.mark.parametrize("v_layout,data_shape", [(False, (2, 300, 3, 128)), (True, (2, 3, 128, 304))])
-def test_fake_impl_gives_shapes_without_running(v_layout, data_shape):
+@pytest.mark.parametrize("v_layout,residual,data_shape", [(False, False, (2, 300, 3, 128)),
+                                                          (False, True, (2, 300, 3, 128)),
+                                                          (True, False, (2, 3, 128, 304))])
+def test_fake_impl_gives_shapes_without_running(v_layout, residual, data_shape):
     x = torch.empty(2, 300, 3, 128, dtype=torch.bfloat16, device="meta")
-    data, scale = torch.ops.fa3.quantize_fp8_blocks(x, 176, None, v_layout)
+    data, scale, rest = torch.ops.fa3.quantize_fp8_blocks(x, 176, None, v_layout, residual)
     assert data.shape == data_shape and data.dtype == torch.float8_e4m3fn
     assert scale.shape == (2, 3, 2) and scale.dtype == torch.float32
+    assert rest.shape == (data_shape if residual else (0,)) and rest.dtype == torch.float8_e4m3fn
 
 
 # --- GPU: bit-exact against the reference ---
@@ -87,6 +94,35 @@ def test_matches_reference(dtype, headdim, block_size, seed, v_layout, gen):
     g = gen(f"{dtype}{headdim}{block_size}{seed}{v_layout}")
     for seqlen in (1, 17, 300, 1000):
         _assert_same(_x((2, seqlen, 3, headdim), dtype, g), block_size, seed, v_layout)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("seed", [None, SEED])
+@pytest.mark.parametrize("headdim", [64, 128, 256])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_residual_matches_reference(dtype, headdim, seed, gen):
+    """The second e4m3 term equals e4m3_residual bit for bit (the first term and scales too), also in
+    a zero (flushed) block and a NaN block; and Q's error drops by more than 8x with it."""
+    g = gen(f"residual{dtype}{headdim}{seed}")
+    for seqlen in (1, 300, 1000):
+        x = _x((2, seqlen, 3, headdim), dtype, g)
+        if seqlen == 1000:
+            x[0, :192, 1] = 0  # a flushed block
+            x[1, 400, 2, 5] = float("nan")
+        data, scale, rest = quantize_blocks_cuda(x, 192, seed=seed, residual=True)
+        rotated = hadamard_rotate(x, seed) if seed is not None else x
+        ref = quantize_e4m3(rotated, 192)
+        ref_rest = e4m3_residual(rotated, ref)
+        assert torch.equal(data.view(torch.uint8), ref.data.view(torch.uint8))
+        assert rest.shape == data.shape and rest.dtype == torch.float8_e4m3fn
+        mismatch = (rest.view(torch.uint8) != ref_rest.view(torch.uint8)).sum().item()
+        assert mismatch == 0, f"{mismatch} of {rest.numel()} residual bytes differ"
+        finite = torch.isfinite(scale).all()
+        if seqlen == 300 and finite:
+            s = expand_block_scale(scale, seqlen, 192)
+            one = (data.float() * s - rotated.float()).pow(2).mean().sqrt()
+            two = ((data.float() + rest.float()) * s - rotated.float()).pow(2).mean().sqrt()
+            assert two < one / 8, f"two-term RMSE {two:.3e} vs one term {one:.3e}"
 
 
 @pytest.mark.gpu
@@ -189,7 +225,8 @@ def test_cpp_checks_the_raw_arguments():
     x = torch.zeros(1, 32, 1, 64, dtype=torch.float16, device="cuda")
     out = torch.empty(1, 32, 1, 64, dtype=torch.uint8, device="cuda")
     scale = torch.empty(1, 1, 1, device="cuda")
-    args = dict(x=x.data_ptr(), x_stride=(2048, 64, 64), out=out.data_ptr(), scale=scale.data_ptr(), signs=0,
+    args = dict(x=x.data_ptr(), x_stride=(2048, 64, 64), out=out.data_ptr(), residual=0, scale=scale.data_ptr(),
+                signs=0,
                 batch=1, seqlen=32, heads=1, headdim=64, block_size=32, dtype=0, v_layout=False, stream=0)
     for change, message in [({"headdim": 96}, "headdim must be 64, 128 or 256, got 96"),
                             ({"dtype": 2}, "dtype must be 0 (fp16) or 1 (bf16), got 2"),
@@ -198,7 +235,10 @@ def test_cpp_checks_the_raw_arguments():
                              "block_size must be a multiple of 16 with v_layout (V^T relabels keys in groups of 16), "
                              "got 24"),
                             ({"out": 0}, "out must not be a null pointer"),
-                            ({"out": out.data_ptr() + 8}, "out must be 16-byte aligned")]:
+                            ({"out": out.data_ptr() + 8}, "out must be 16-byte aligned"),
+                            ({"residual": out.data_ptr() + 8}, "residual must be 16-byte aligned"),
+                            ({"residual": out.data_ptr(), "v_layout": True, "block_size": 32},
+                             "residual is for Q and K (v_layout must be false)")]:
         with pytest.raises(ValueError) as info:
             ext.quantize_fp8(**{**args, **change})
         assert str(info.value).startswith(message)

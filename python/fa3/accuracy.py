@@ -9,7 +9,8 @@ user would call with); every method and the reference see those rounded values.
 Methods: standard (unfused) attention in fp16, bf16 and FP8 per-tensor (the paper's baseline, P
 cast to e4m3 as it is, and a stronger one with P scaled by 448 first); the FP8 algorithm of
 fa3's kernel, emulated (with the FP8 kernel's tiles as quantization blocks), with per-tensor
-scales, block quantization, incoherent processing, and both; and rows for fa3's GPU kernels (fp16,
+scales, block quantization, incoherent processing, and both (at head dim 64 also with Q as two e4m3
+terms, fa3's default there); and rows for fa3's GPU kernels (fp16,
 bf16, and the same four FP8 variants) when the extension and a Hopper GPU are present, and
 cuDNN's own FP8 attention when nvidia-cudnn-frontend is installed too.
 
@@ -24,13 +25,13 @@ import json
 import math
 import sys
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from ._provenance import device_name, git_commit, today
 from ._validation import check_bool, check_positive_int, check_power_of_two
-from .fp8 import FP8_TILES
+from .fp8 import FP8_TILES, Q_RESIDUAL_HEAD_DIMS
 from .quant import fp8_attention_emulated
 from .reference import attention_ref, standard_attention
 
@@ -104,19 +105,23 @@ class Method:
     fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor]
     needs_hopper: bool = False
     needs_cudnn_fp8: bool = False  # cuDNN's FP8 attention: nvidia-cudnn-frontend installed
+    head_dims: Optional[Tuple[int, ...]] = None  # None: every head dim
+
+    def runs_at(self, hdim: int) -> bool:
+        return self.head_dims is None or hdim in self.head_dims
 
 
 def _standard(dtype: torch.dtype, p_scale: float = 1.0) -> Callable:
     return lambda q, k, v, causal: standard_attention(q, k, v, dtype=dtype, causal=causal, p_scale=p_scale)
 
 
-def _emulated(block_quant: bool, hadamard: bool) -> Callable:
+def _emulated(block_quant: bool, hadamard: bool, q_residual: bool = False) -> Callable:
     """fa3's FP8 algorithm in PyTorch, with the FP8 kernel's tiles as quantization blocks (so the
     kernel rows below compute the same thing, up to summation order)."""
     def run(q, k, v, causal):
         block_m, block_n = FP8_TILES.get(q.shape[-1], (128, 128))
         return fp8_attention_emulated(q, k, v, causal=causal, block_quant=block_quant, hadamard=hadamard,
-                                      block_m=block_m, block_n=block_n)
+                                      block_m=block_m, block_n=block_n, q_residual=q_residual)
     return run
 
 
@@ -127,11 +132,11 @@ def _kernel(dtype: torch.dtype) -> Callable:
     return run
 
 
-def _fp8_kernel(block_quant: bool, hadamard: bool) -> Callable:
+def _fp8_kernel(block_quant: bool, hadamard: bool, q_residual: bool = False) -> Callable:
     def run(q, k, v, causal):
         from .fp8 import fp8_attention
         return fp8_attention(q, k, v, causal=causal, block_quant=block_quant, hadamard=hadamard,
-                             out_dtype=torch.bfloat16)  # as the emulated rows
+                             out_dtype=torch.bfloat16, q_residual=q_residual)  # as the emulated rows
     return run
 
 
@@ -144,6 +149,9 @@ def _cudnn_fp8(q, k, v, causal):
 
 
 BASELINE = "standard fp8 per-tensor"
+# fa3's FP8 default at head dim 64: Q as two e4m3 terms (fa3.fp8's q_residual) on top of both techniques.
+EMULATED_Q_RESIDUAL = "fp8 block quant + hadamard + Q residual (emulated)"
+KERNEL_Q_RESIDUAL = "fa3 fp8 block quant + hadamard + Q residual kernel"
 BASELINE_P_SCALED = "standard fp8 per-tensor, P x448"
 
 METHODS: List[Method] = [
@@ -155,12 +163,15 @@ METHODS: List[Method] = [
     Method("fp8 block quant (emulated)", "emulated", _emulated(True, False)),
     Method("fp8 hadamard (emulated)", "emulated", _emulated(False, True)),
     Method("fp8 block quant + hadamard (emulated)", "emulated", _emulated(True, True)),
+    Method(EMULATED_Q_RESIDUAL, "emulated", _emulated(True, True, q_residual=True), head_dims=Q_RESIDUAL_HEAD_DIMS),
     Method("fa3 fp16 kernel", "kernel", _kernel(torch.float16), needs_hopper=True),
     Method("fa3 bf16 kernel", "kernel", _kernel(torch.bfloat16), needs_hopper=True),
     Method("fa3 fp8 per-tensor kernel", "kernel", _fp8_kernel(False, False), needs_hopper=True),
     Method("fa3 fp8 block quant kernel", "kernel", _fp8_kernel(True, False), needs_hopper=True),
     Method("fa3 fp8 hadamard kernel", "kernel", _fp8_kernel(False, True), needs_hopper=True),
     Method("fa3 fp8 block quant + hadamard kernel", "kernel", _fp8_kernel(True, True), needs_hopper=True),
+    Method(KERNEL_Q_RESIDUAL, "kernel", _fp8_kernel(True, True, q_residual=True), needs_hopper=True,
+           head_dims=Q_RESIDUAL_HEAD_DIMS),
     Method("cudnn fp8 per-tensor (e4m3 O)", "peer", _cudnn_fp8, needs_hopper=True, needs_cudnn_fp8=True),
 ]
 
@@ -230,6 +241,9 @@ def run(configs: Sequence[AccuracyConfig], device: Optional[str] = None,
         bar.update()
         batch: List[AccuracyRecord] = []
         for method in methods:
+            if not method.runs_at(config.hdim):
+                bar.update()
+                continue
             bar.set_postfix_str(f"{method.name}, seqlen {config.seqlen}, hdim {config.hdim}")
             try:
                 out = method.fn(q, k, v, config.causal)
@@ -251,9 +265,12 @@ def run(configs: Sequence[AccuracyConfig], device: Optional[str] = None,
     return records
 
 
+METHOD_WIDTH = 52  # the method column of format_table: the longest name and a space
+
+
 def format_table(records: Sequence[AccuracyRecord]) -> str:
     """A fixed-width table, one row per record, grouped by configuration."""
-    header = f"{'method':<40} {'seqlen':>7} {'hdim':>5} {'causal':>6} {'RMSE':>10} {'max abs':>10} {'rel err':>10} {'vs fp8 std':>10}"
+    header = f"{'method':<{METHOD_WIDTH}} {'seqlen':>7} {'hdim':>5} {'causal':>6} {'RMSE':>10} {'max abs':>10} {'rel err':>10} {'vs fp8 std':>10}"
     lines = [header, "-" * len(header)]
     last = None
     for r in records:
@@ -262,7 +279,7 @@ def format_table(records: Sequence[AccuracyRecord]) -> str:
             lines.append("")
         last = key
         ratio = f"{r.rmse_vs_baseline:>10.3f}" if r.rmse_vs_baseline is not None else f"{'-':>10}"
-        lines.append(f"{r.method:<40} {r.config['seqlen']:>7} {r.config['hdim']:>5} {str(r.config['causal']):>6} "
+        lines.append(f"{r.method:<{METHOD_WIDTH}} {r.config['seqlen']:>7} {r.config['hdim']:>5} {str(r.config['causal']):>6} "
                      f"{r.rmse:>10.3e} {r.max_abs_err:>10.3e} {r.rel_err:>10.3e} {ratio}")
     return "\n".join(lines)
 

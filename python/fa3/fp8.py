@@ -19,6 +19,12 @@ without moving values between threads. Descale factors (x ~= data * descale, flo
 block, (batch, heads, nblocks), where the blocks are the kernel's tiles (``fp8_block_sizes``:
 block_m query rows for q, block_n keys for k and v); one per head, (batch, heads); or one per
 tensor, shape ().
+
+At head dim 64, Q is by default quantized as two e4m3 terms, q + q_residual (``Fp8QKV.q_residual``,
+``quantize_fp8(q_residual=...)``): the kernel's S GEMM runs over both against K, which takes Q's
+rounding error from e4m3's 4 significant bits to about 7. At head dim 64 that rounding sets the
+FP8 error (K's is the other half), and the kernel there is bound by the softmax's exponentials,
+not the tensor cores, which have room for the second GEMM.
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ import torch
 from ._ext import require_hopper
 from ._validation import check_bool, check_qkv, check_softmax_scale, check_tensor, dtypes_text
 from .flash_attn import check_alignment, check_layout, strides
-from .quant.e4m3 import quantize_e4m3
+from .quant.e4m3 import e4m3_residual, quantize_e4m3
 from .quant.fused import quantize_blocks_cuda
 from .quant.hadamard import hadamard_rotate
 from .quant.layout import to_v_layout
@@ -44,6 +50,7 @@ _DTYPE_CODES = {torch.float16: 0, torch.bfloat16: 1}  # fa3::Dtype in hopper/fla
 # checks that the extension agrees). A plain dict: the emulation and the accuracy report use it
 # without the extension, and torch.compile traces it (a pybind11 call it cannot).
 FP8_TILES: Dict[int, Tuple[int, int]] = {64: (192, 160), 128: (128, 192), 256: (128, 128)}
+Q_RESIDUAL_HEAD_DIMS = (64,)  # head dims with kernels for Q's second e4m3 term (flash_params.h)
 
 
 def fp8_block_sizes(headdim: int) -> Tuple[int, int]:
@@ -60,7 +67,8 @@ class Fp8QKV(NamedTuple):
     q: (batch, seqlen_q, nheads, headdim) e4m3; k: (batch, seqlen_k, nheads_kv, headdim) e4m3;
     v_t: (batch, nheads_kv, headdim, seqlen_k rounded up to 16) e4m3, keys relabeled in groups
     of 16. Descales are float32 of shape () (per tensor), (batch, heads) (per head) or (batch,
-    heads, nblocks) (per kernel tile).
+    heads, nblocks) (per kernel tile). q_residual: None, or (head dim 64) Q's second e4m3 term,
+    laid out as q with q's descales: Q ~= (q + q_residual) * q_descale (``fa3.quant.e4m3_residual``).
     """
 
     q: torch.Tensor
@@ -69,6 +77,7 @@ class Fp8QKV(NamedTuple):
     q_descale: torch.Tensor
     k_descale: torch.Tensor
     v_descale: torch.Tensor
+    q_residual: Optional[torch.Tensor] = None
 
     @classmethod
     def from_flash_layout(cls, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -104,12 +113,14 @@ def _descale_3d(descale: object, name: str, batch: int, heads: int, seqlen: int,
 
 @torch.library.custom_op("fa3::fwd_fp8", mutates_args=(), device_types="cuda")
 def _fwd_fp8(q: torch.Tensor, k: torch.Tensor, v_t: torch.Tensor, q_descale: torch.Tensor, k_descale: torch.Tensor,
-             v_descale: torch.Tensor, softmax_scale: float, causal: bool, out_dtype: torch.dtype
-             ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Descales are (batch, heads, nblocks) views (flash_fwd's DescaleStrides take their strides)."""
+             v_descale: torch.Tensor, q_residual: Optional[torch.Tensor], softmax_scale: float, causal: bool,
+             out_dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Descales are (batch, heads, nblocks) views (flash_fwd's DescaleStrides take their strides);
+    q_residual is None or has q's shape and strides."""
     ext = require_hopper(q.device, "fa3 FP8 attention")
-    for name, x in (("q", q), ("k", k), ("v_t", v_t)):
-        check_alignment(x, name)
+    for name, x in (("q", q), ("k", k), ("v_t", v_t), ("q_residual", q_residual)):
+        if x is not None:
+            check_alignment(x, name)
     batch, seqlen_q, nheads, headdim = q.shape
     seqlen_k, nheads_kv = k.shape[1], k.shape[2]
     out = torch.empty(q.shape, dtype=out_dtype, device=q.device)
@@ -118,14 +129,14 @@ def _fwd_fp8(q: torch.Tensor, k: torch.Tensor, v_t: torch.Tensor, q_descale: tor
         ext.fwd_fp8(q.data_ptr(), k.data_ptr(), v_t.data_ptr(), out.data_ptr(), lse.data_ptr(),
                     strides(q), strides(k), (v_t.stride(0), v_t.stride(2), v_t.stride(1)), strides(out),
                     q_descale.data_ptr(), q_descale.stride(), k_descale.data_ptr(), k_descale.stride(),
-                    v_descale.data_ptr(), v_descale.stride(),
+                    v_descale.data_ptr(), v_descale.stride(), 0 if q_residual is None else q_residual.data_ptr(),
                     batch, seqlen_q, seqlen_k, v_t.shape[3], nheads, nheads_kv, headdim,
                     softmax_scale, causal, _DTYPE_CODES[out_dtype], torch.cuda.current_stream().cuda_stream)
     return out, lse
 
 
 @_fwd_fp8.register_fake
-def _fwd_fp8_fake(q, k, v_t, q_descale, k_descale, v_descale, softmax_scale, causal, out_dtype):
+def _fwd_fp8_fake(q, k, v_t, q_descale, k_descale, v_descale, q_residual, softmax_scale, causal, out_dtype):
     batch, seqlen_q, nheads, _ = q.shape
     return q.new_empty(q.shape, dtype=out_dtype), q.new_empty((batch, nheads, seqlen_q), dtype=torch.float32)
 
@@ -181,12 +192,37 @@ def flash_attn_fp8(qkv: Fp8QKV, causal: bool = False, softmax_scale: Optional[fl
                        q.device)
     v_ds = _descale_3d(qkv.v_descale, "v_descale", shape.batch, shape.nheads_kv, shape.seqlen_k, block_n, "keys",
                        q.device)
-    out, lse = _fwd_fp8(q, k, v_t, q_ds, k_ds, v_ds, scale, causal, out_dtype)
+    q_residual = qkv.q_residual
+    if q_residual is not None:
+        check_tensor(q_residual, "qkv.q_residual", (E4M3,), ndim=4)
+        if shape.headdim not in Q_RESIDUAL_HEAD_DIMS:
+            raise ValueError(f"qkv.q_residual is supported at head dim {_dims_text(Q_RESIDUAL_HEAD_DIMS)} only, "
+                             f"got head dim {shape.headdim}")
+        if q_residual.shape != q.shape or q_residual.stride() != q.stride() or q_residual.device != q.device:
+            raise ValueError(f"qkv.q_residual must have q's shape {tuple(q.shape)}, strides {tuple(q.stride())} "
+                             f"and device {q.device}, got {tuple(q_residual.shape)}, {tuple(q_residual.stride())} "
+                             f"and {q_residual.device}")
+    out, lse = _fwd_fp8(q, k, v_t, q_ds, k_ds, v_ds, q_residual, scale, causal, out_dtype)
     return (out, lse) if return_lse else out
 
 
+def _dims_text(dims: Tuple[int, ...]) -> str:
+    return ", ".join(map(str, dims))
+
+
+def _resolve_q_residual(q_residual: object, headdim: int) -> bool:
+    """q_residual as given (a bool), or its default for the head dim (None)."""
+    if q_residual is None:
+        return headdim in Q_RESIDUAL_HEAD_DIMS
+    check_bool(q_residual, "q_residual")
+    if q_residual and headdim not in Q_RESIDUAL_HEAD_DIMS:
+        raise ValueError(f"q_residual=True is supported at head dim {_dims_text(Q_RESIDUAL_HEAD_DIMS)} only, "
+                         f"got head dim {headdim}")
+    return q_residual
+
+
 def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, block_quant: bool = True,
-                 hadamard: bool = True, seed: int = 0) -> Fp8QKV:
+                 hadamard: bool = True, seed: int = 0, q_residual: Optional[bool] = None) -> Fp8QKV:
     """Quantize fp16/bf16 q, k, v to e4m3 in the FP8 kernel's layout.
 
     Args:
@@ -198,6 +234,11 @@ def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, block_qua
         hadamard: rotate Q and K along the head dim by the seeded random Hadamard matrix before
             quantizing (incoherent processing: QK^T is unchanged, outliers are spread out).
         seed: seed of the Hadamard signs (``fa3.quant.random_signs``).
+        q_residual: also quantize what Q's e4m3 data misses, as a second e4m3 term with the same
+            descales (``Fp8QKV.q_residual``), which the kernel adds into its S GEMM: Q with about
+            7 significant bits. None (default): on at head dim 64 (where Q's rounding sets the
+            FP8 error and the tensor cores have room), off elsewhere; True is supported at head
+            dim 64 only.
 
     Returns:
         Fp8QKV. A block holding NaN or Inf gets a NaN or Inf descale, so attention over it gives NaN
@@ -207,33 +248,37 @@ def quantize_fp8(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, block_qua
     block_m, block_n = fp8_block_sizes(shape.headdim)  # also the check of the head dim
     check_bool(block_quant, "block_quant")
     check_bool(hadamard, "hadamard")
+    residual = _resolve_q_residual(q_residual, shape.headdim)
     if q.device.type != "cuda":
         raise ValueError(f"quantize_fp8 needs CUDA tensors on a Hopper GPU, got tensors on {q.device}")
     if block_quant:
         rotation_seed = seed if hadamard else None
-        q8, q_ds = quantize_blocks_cuda(q, block_m, seed=rotation_seed)
+        q8, q_ds, *q_rest = quantize_blocks_cuda(q, block_m, seed=rotation_seed, residual=residual)
         k8, k_ds = quantize_blocks_cuda(k, block_n, seed=rotation_seed)
         v_t, v_ds = quantize_blocks_cuda(v, block_n, v_layout=True)
-        return Fp8QKV(q8, k8, v_t, q_ds, k_ds, v_ds)
+        return Fp8QKV(q8, k8, v_t, q_ds, k_ds, v_ds, q_rest[0] if residual else None)
     if hadamard:
         q, k = hadamard_rotate(q, seed), hadamard_rotate(k, seed)
     qq, kq, vq = (quantize_e4m3(x) for x in (q, k, v))
-    return Fp8QKV(qq.data, kq.data, to_v_layout(vq.data), qq.scale, kq.scale, vq.scale)
+    return Fp8QKV(qq.data, kq.data, to_v_layout(vq.data), qq.scale, kq.scale, vq.scale,
+                  e4m3_residual(q, qq) if residual else None)
 
 
 def fp8_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
                   softmax_scale: Optional[float] = None, block_quant: bool = True, hadamard: bool = True,
-                  seed: int = 0, return_lse: bool = False, out_dtype: Optional[torch.dtype] = None
-                  ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+                  seed: int = 0, return_lse: bool = False, out_dtype: Optional[torch.dtype] = None,
+                  q_residual: Optional[bool] = None) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
     """FP8 attention on fp16/bf16 inputs: ``quantize_fp8`` then the FP8 kernel, in the layout and
     conventions of ``flash_attn_func``.
 
     Args:
         q, k, v, causal, softmax_scale, return_lse: as ``fa3.flash_attn_func``.
-        block_quant, hadamard, seed: as ``quantize_fp8``.
+        block_quant, hadamard, seed, q_residual: as ``quantize_fp8`` (Q as two e4m3 terms by default
+            at head dim 64).
         out_dtype: dtype of O, default q's (fp16 or bf16).
     """
-    qkv = quantize_fp8(q, k, v, block_quant=block_quant, hadamard=hadamard, seed=seed)  # validates q, k, v
+    qkv = quantize_fp8(q, k, v, block_quant=block_quant, hadamard=hadamard, seed=seed,
+                       q_residual=q_residual)  # validates q, k, v
     return flash_attn_fp8(qkv, causal=causal, softmax_scale=softmax_scale, return_lse=return_lse,
                           out_dtype=q.dtype if out_dtype is None else out_dtype)
 

@@ -102,6 +102,27 @@ def quantize_e4m3(x: torch.Tensor, block_size: Optional[int] = None) -> Fp8Tenso
     return Fp8Tensor(cast_e4m3(data), scale, block_size)
 
 
+def e4m3_residual(x: torch.Tensor, xq: Fp8Tensor) -> torch.Tensor:
+    """The second e4m3 term of x: what ``xq = quantize_e4m3(x, ...)`` misses, in the same units,
+    cast_e4m3(x / scale - data), so x ~= (data + residual) * scale with about 7 significant bits
+    instead of 4 (the two terms may be summed in one fp32 GEMM accumulator). Zero in a block at
+    the floor scale (whose data is exactly zero); NaN where the data is NaN.
+
+    Args:
+        x: the tensor xq was quantized from (same shape).
+        xq: its Fp8Tensor.
+    """
+    check_tensor(x, "x", INPUT_DTYPES, ndim=4)
+    if not isinstance(xq, Fp8Tensor):
+        raise TypeError(f"xq must be an Fp8Tensor (from quantize_e4m3), got {type(xq).__name__}")
+    if xq.data.shape != x.shape:
+        raise ValueError(f"xq.data must have x's shape {tuple(x.shape)}, got {tuple(xq.data.shape)}")
+    scale = expand_block_scale(xq.scale, x.shape[1], xq.block_size)
+    rest = x.to(torch.float32) / scale - xq.data.to(torch.float32)
+    flushed = expand_block_scale(xq.scale == _SCALE_FLOOR, x.shape[1], xq.block_size)
+    return cast_e4m3(torch.where(flushed, torch.zeros_like(rest), rest))
+
+
 def dequantize_e4m3(xq: Fp8Tensor) -> torch.Tensor:
     """float32 values of a quantized tensor: data * scale, per block."""
     if not isinstance(xq, Fp8Tensor):
@@ -121,4 +142,4 @@ def dequantize_e4m3(xq: Fp8Tensor) -> torch.Tensor:
 
 
 __all__ = ["E4M3_MAX", "Fp8Tensor", "cast_e4m3", "block_amax", "expand_block_scale",
-           "quantize_e4m3", "dequantize_e4m3"]
+           "quantize_e4m3", "e4m3_residual", "dequantize_e4m3"]

@@ -7,7 +7,9 @@ Steps (for q, k, v in the flash_attn layout, any float dtype):
 1. Incoherent processing (``hadamard=True``): Q and K rotated by M = H diag(s)/sqrt(d)
    along the head dim (see ``hadamard.py``); V is not rotated, so O needs no inverse.
 2. Quantization to e4m3: per block (Q per ``block_m`` query rows, K and V per ``block_n``
-   key rows, each per head) with ``block_quant=True``, else one scale per tensor.
+   key rows, each per head) with ``block_quant=True``, else one scale per tensor. With
+   ``q_residual=True`` Q takes a second e4m3 term in the same units (``e4m3_residual``), and the
+   S GEMM multiplies their sum, exact in fp32, by K8^T.
 3. Online softmax over key tiles of ``block_n`` rows, as the kernel's mainloop, visiting the
    tiles from the last to the first: S = (Q8 K8^T) * (q_scale * k_scale * softmax_scale *
    log2 e), fp32 accumulation; P = exp2(S - m) in fp32 against a reference row max m; the row
@@ -32,7 +34,7 @@ import torch
 
 from .._validation import check_bool, check_positive_int, check_qkv, check_softmax_scale, dtypes_text
 from ..reference import causal_mask, expand_kv_heads
-from .e4m3 import cast_e4m3, expand_block_scale, quantize_e4m3
+from .e4m3 import cast_e4m3, e4m3_residual, expand_block_scale, quantize_e4m3
 from .hadamard import hadamard_rotate
 
 LOG2E = math.log2(math.e)
@@ -48,8 +50,8 @@ OUT_DTYPES = (torch.bfloat16, torch.float16, torch.float32)
 def fp8_attention_emulated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
                            softmax_scale: Optional[float] = None, block_quant: bool = True,
                            hadamard: bool = True, seed: int = 0, block_m: int = 128, block_n: int = 128,
-                           out_dtype: torch.dtype = torch.bfloat16, return_lse: bool = False
-                           ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+                           out_dtype: torch.dtype = torch.bfloat16, return_lse: bool = False,
+                           q_residual: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
     """FP8 attention as fa3's FP8 kernel computes it (see the module docstring).
 
     Args:
@@ -64,11 +66,12 @@ def fp8_attention_emulated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
         block_m, block_n: quantization blocks; block_n is also the online-softmax key tile.
         out_dtype: dtype of O.
         return_lse: also return the LSE (float32, natural log, (batch, nheads, seqlen_q)).
+        q_residual: Q as two e4m3 terms, q + e4m3_residual (fa3.fp8.quantize_fp8's q_residual).
     """
     shape = check_qkv(q, k, v, INPUT_DTYPES, same_dtype=False)
     scale = check_softmax_scale(softmax_scale, shape.headdim)
     for name, flag in (("causal", causal), ("block_quant", block_quant), ("hadamard", hadamard),
-                       ("return_lse", return_lse)):
+                       ("return_lse", return_lse), ("q_residual", q_residual)):
         check_bool(flag, name)
     check_positive_int(block_m, "block_m")
     check_positive_int(block_n, "block_n")
@@ -80,8 +83,11 @@ def fp8_attention_emulated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
     qq = quantize_e4m3(q, block_m if block_quant else None)
     kq = quantize_e4m3(k, block_n if block_quant else None)
     vq = quantize_e4m3(v, block_n if block_quant else None)
-    # fp8 values are exact in fp32 and their products too; only the sums round.
+    # fp8 values are exact in fp32 and their products too; only the sums round. Two e4m3 terms
+    # of one scale add exactly in fp32 (their exponents are at most ~12 apart).
     q8 = qq.data.to(torch.float32)
+    if q_residual:
+        q8 = q8 + e4m3_residual(q, qq).to(torch.float32)
     k8 = expand_kv_heads(kq.data.to(torch.float32), shape.nheads)
     v8 = expand_kv_heads(vq.data.to(torch.float32), shape.nheads)
     q_descale = expand_block_scale(qq.scale, shape.seqlen_q, qq.block_size)  # () or (B, Sq, H, 1)

@@ -2,14 +2,15 @@
 
 ``quantize_blocks_cuda`` equals the reference ``quantize_e4m3(hadamard_rotate(x, seed), block_size)``
 (or ``quantize_e4m3(x, block_size)`` without a seed) bit for bit, in one read of x and one write
-of the e4m3 data. With ``v_layout=True`` the data comes out as the FP8 attention kernel's V^T
+of the e4m3 data (and, with ``residual=True``, of the second e4m3 term ``e4m3_residual``). With
+``v_layout=True`` the data comes out as the FP8 attention kernel's V^T
 (fa3.quant.layout). The work is the torch.library custom op ``fa3::quantize_fp8_blocks`` with a
 fake implementation, so it traces under torch.compile; metadata checks happen before the op.
 """
 from __future__ import annotations
 
 import functools
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 
@@ -38,32 +39,37 @@ def _rotation_signs(headdim: int, seed: int, device: torch.device) -> torch.Tens
 
 
 @torch.library.custom_op("fa3::quantize_fp8_blocks", mutates_args=(), device_types="cuda")
-def quantize_fp8_blocks(x: torch.Tensor, block_size: int, seed: Optional[int],
-                        v_layout: bool) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(data, scale) of x in e4m3 with one scale per block_size rows, rotated first by the
-    Hadamard matrix of `seed` (None: no rotation). The seed, not the signs, is the op's input:
+def quantize_fp8_blocks(x: torch.Tensor, block_size: int, seed: Optional[int], v_layout: bool,
+                        residual: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(data, scale, residual) of x in e4m3 with one scale per block_size rows, rotated first by the
+    Hadamard matrix of `seed` (None: no rotation); residual is e4m3_residual's second term, or an
+    empty tensor when not asked for. The seed, not the signs, is the op's input:
     drawing the signs (a CPU generator) stays inside the op, out of torch.compile's graph.
     The arguments are those that ``check_quantize_args`` accepts."""
     ext = require_hopper(x.device, "fa3.quant.quantize_blocks_cuda")
     data_shape, scale_shape = _output_shapes(x, block_size, v_layout)
     data = torch.empty(data_shape, dtype=torch.float8_e4m3fn, device=x.device)
+    rest = torch.empty(data_shape if residual else (0,), dtype=torch.float8_e4m3fn, device=x.device)
     scale = torch.empty(scale_shape, dtype=torch.float32, device=x.device)
     signs_ptr = 0 if seed is None else _rotation_signs(x.shape[-1], seed, x.device).data_ptr()
     batch, seqlen, nheads, headdim = x.shape
     with torch.cuda.device(x.device):
         ext.quantize_fp8(x.data_ptr(), (x.stride(0), x.stride(1), x.stride(2)), data.data_ptr(),
-                         scale.data_ptr(), signs_ptr, batch, seqlen, nheads, headdim, block_size,
+                         rest.data_ptr() if residual else 0, scale.data_ptr(), signs_ptr, batch, seqlen, nheads,
+                         headdim, block_size,
                          _DTYPE_CODES[x.dtype], v_layout, torch.cuda.current_stream().cuda_stream)
-    return data, scale
+    return data, scale, rest
 
 
 @quantize_fp8_blocks.register_fake
-def _quantize_fp8_blocks_fake(x, block_size, seed, v_layout):
+def _quantize_fp8_blocks_fake(x, block_size, seed, v_layout, residual):
     data_shape, scale_shape = _output_shapes(x, block_size, v_layout)
-    return x.new_empty(data_shape, dtype=torch.float8_e4m3fn), x.new_empty(scale_shape, dtype=torch.float32)
+    return (x.new_empty(data_shape, dtype=torch.float8_e4m3fn), x.new_empty(scale_shape, dtype=torch.float32),
+            x.new_empty(data_shape if residual else (0,), dtype=torch.float8_e4m3fn))
 
 
-def check_quantize_args(x: object, block_size: object, v_layout: object, seed: object = None) -> None:
+def check_quantize_args(x: object, block_size: object, v_layout: object, seed: object = None,
+                        residual: object = False) -> None:
     """Everything about the arguments that the kernel needs, checked from metadata alone."""
     check_tensor(x, "x", KERNEL_DTYPES, ndim=4)
     headdim = x.shape[-1]
@@ -73,6 +79,9 @@ def check_quantize_args(x: object, block_size: object, v_layout: object, seed: o
     if block_size > MAX_BLOCK_SIZE:
         raise ValueError(f"block_size must be <= {MAX_BLOCK_SIZE}, got {block_size}")
     check_bool(v_layout, "v_layout")
+    check_bool(residual, "residual")
+    if residual and v_layout:
+        raise ValueError("residual=True is for Q and K; it cannot be combined with v_layout=True")
     if seed is not None:
         _check_seed(seed)
     if v_layout and block_size % KEY_GROUP:
@@ -85,7 +94,8 @@ def check_quantize_args(x: object, block_size: object, v_layout: object, seed: o
 
 
 def quantize_blocks_cuda(x: torch.Tensor, block_size: int, seed: Optional[int] = None,
-                         v_layout: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+                         v_layout: bool = False, residual: bool = False
+                         ) -> Union[Tuple[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Block-quantize x to e4m3 in one kernel, optionally rotated and in the V^T layout.
 
     Args:
@@ -97,16 +107,20 @@ def quantize_blocks_cuda(x: torch.Tensor, block_size: int, seed: Optional[int] =
             ``hadamard_rotate(x, seed)`` (Q and K with the same seed).
         v_layout: write the data as V^T (fa3.quant.layout.to_v_layout); block_size must then be
             a multiple of 16.
+        residual: also return the second e4m3 term, ``e4m3_residual`` of the (rotated) x: x ~=
+            (data + residual) * scale (not with v_layout).
 
     Returns:
         (data, scale): data float8_e4m3fn, (batch, seqlen, nheads, headdim) or with v_layout
         (batch, nheads, headdim, ceil(seqlen / 16) * 16); scale float32 (batch, nheads,
         ceil(seqlen / block_size)), x ~= data * scale per block. Equal, bit for bit, to
         ``quantize_e4m3(hadamard_rotate(x, seed) if seed is not None else x, block_size)``
-        (and its ``to_v_layout(data)`` with v_layout).
+        (and its ``to_v_layout(data)`` with v_layout). With ``residual``: (data, scale, residual),
+        residual like data, equal bit for bit to ``e4m3_residual`` of the same input.
     """
-    check_quantize_args(x, block_size, v_layout, seed)
-    return quantize_fp8_blocks(x, block_size, seed, v_layout)
+    check_quantize_args(x, block_size, v_layout, seed, residual)
+    data, scale, rest = quantize_fp8_blocks(x, block_size, seed, v_layout, residual)
+    return (data, scale, rest) if residual else (data, scale)
 
 
 __all__ = ["quantize_blocks_cuda", "quantize_fp8_blocks", "check_quantize_args", "MAX_BLOCK_SIZE"]
