@@ -387,7 +387,7 @@ struct MainloopFwdSm90 {
         pipeline_v.consumer_wait(read_v);
         warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_pv, tOrP, tOrV(_, _, _, read_v.index()), tOrO);
         turns.release(false);
-        warpgroup_wait<1>();  // S_next (its one or two batches) is done; its softmax overlaps the PV GEMM
+        warpgroup_wait<1>();  // S_next is done; its softmax overlaps the PV GEMM
         pipeline_k.consumer_release(read);
         softmax_to_p(n_block, masked);
         pin_before_wgmma_wait(softmax.row_sum[0] + softmax.row_sum[kRows - 1], smem.wait_pin[thread_idx / 32]);
