@@ -33,16 +33,14 @@ def outlier_inputs(b, sq, sk, h, hkv, d, dtype=torch.bfloat16, seed=0):
     return make(b, sq, h, d), make(b, sk, hkv, d), make(b, sk, hkv, d)
 
 
-def check_against_emulation(q, k, v, causal, block_quant=True, hadamard=True, out_dtype=None, q_residual=None):
-    """q_residual None: fp8_attention's default (Q as two e4m3 terms at head dim 64)."""
+def check_against_emulation(q, k, v, causal, block_quant=True, hadamard=True, out_dtype=None, q_residual=False):
     block_m, block_n = fa3.fp8_block_sizes(q.shape[-1])
     out, lse = fa3.fp8_attention(q, k, v, causal=causal, block_quant=block_quant, hadamard=hadamard,
                                  return_lse=True, out_dtype=out_dtype, q_residual=q_residual)
     assert out.dtype == (out_dtype or q.dtype) and out.shape == q.shape
-    emu_q_residual = q.shape[-1] == 64 if q_residual is None else q_residual
     emu, emu_lse = fp8_attention_emulated(q, k, v, causal=causal, block_quant=block_quant, hadamard=hadamard,
                                           block_m=block_m, block_n=block_n, out_dtype=torch.float32,
-                                          return_lse=True, q_residual=emu_q_residual)
+                                          return_lse=True, q_residual=q_residual)
     ref, ref_lse = attention_ref(q, k, v, causal=causal, return_lse=True)
     assert not torch.isnan(out).any()
     err, emu_err = rmse(out, ref), rmse(emu, ref)
@@ -85,12 +83,14 @@ def test_head_dim_64_with_and_without_q_residual(block_quant, hadamard, causal):
     two = check_against_emulation(q, k, v, causal, block_quant, hadamard, q_residual=True)
     if block_quant and hadamard:
         assert rmse(two, ref) < 0.9 * rmse(one, ref)
-        assert torch.equal(fa3.fp8_attention(q, k, v, causal=causal), two)  # the default at head dim 64
+    assert torch.equal(fa3.fp8_attention(q, k, v, causal=causal, block_quant=block_quant, hadamard=hadamard),
+                       one)  # the default: one term
 
 
 def test_q_residual_errors_name_the_problem():
     q, k, v = outlier_inputs(1, 300, 300, 2, 2, 64, seed=3)
-    qkv = fa3.quantize_fp8(q, k, v)
+    assert fa3.quantize_fp8(q, k, v).q_residual is None  # off by default
+    qkv = fa3.quantize_fp8(q, k, v, q_residual=True)
     assert qkv.q_residual is not None and qkv.q_residual.shape == qkv.q.shape
     with pytest.raises(ValueError) as info:
         fa3.flash_attn_fp8(qkv._replace(q_residual=qkv.q_residual[:, :200]))
@@ -98,7 +98,6 @@ def test_q_residual_errors_name_the_problem():
                                "and device cuda:0, got (1, 200, 2, 64), (38400, 128, 64, 1) and cuda:0")
     q1, k1, v1 = outlier_inputs(1, 300, 300, 2, 2, 128, seed=3)
     qkv128 = fa3.quantize_fp8(q1, k1, v1)
-    assert qkv128.q_residual is None
     with pytest.raises(ValueError) as info:
         fa3.flash_attn_fp8(qkv128._replace(q_residual=qkv128.q))
     assert str(info.value) == "qkv.q_residual is supported at head dim 64 only, got head dim 128"

@@ -149,7 +149,7 @@ def _cudnn_fp8(q, k, v, causal):
 
 
 BASELINE = "standard fp8 per-tensor"
-# fa3's FP8 default at head dim 64: Q as two e4m3 terms (fa3.fp8's q_residual) on top of both techniques.
+# fa3's FP8 option at head dim 64: Q as two e4m3 terms (fa3.fp8's q_residual=True) on top of both techniques.
 EMULATED_Q_RESIDUAL = "fp8 block quant + hadamard + Q residual (emulated)"
 KERNEL_Q_RESIDUAL = "fa3 fp8 block quant + hadamard + Q residual kernel"
 BASELINE_P_SCALED = "standard fp8 per-tensor, P x448"
