@@ -9,6 +9,8 @@
 // runs over both against the same K tile, into one accumulator.
 #pragma once
 
+#include <type_traits>
+
 #include <cute/tensor.hpp>
 #include <cutlass/arch/barrier.h>
 #include <cutlass/pipeline/pipeline.hpp>
@@ -323,7 +325,9 @@ struct MainloopFwdSm90 {
     auto softmax_to_p = [&](int n_block, auto masked) {
       if (masked) params.mask.apply(tSrS, tScS, m_block, n_block);
       if constexpr (kFp8) {
-        rescale_o = softmax.step_fp8(tSrS, o_scale, tile_scales(n_block));
+        // Masked tiles have rows with no key >= 0 (all -inf): the maxima go by FMNMX there.
+        constexpr bool kUnmasked = std::is_same_v<decltype(masked), cute::false_type>;
+        rescale_o = softmax.template step_fp8<kUnmasked>(tSrS, o_scale, tile_scales(n_block));
       } else {
         softmax.step(scores, o_scale, q_scale_log2);
       }

@@ -115,7 +115,8 @@ struct OnlineSoftmax {
   // the column order with a division for the ratio (94a817f), one interleaved A/B on the H100
   // (..._ab_fp8_softmax_order.txt) read head dim 64 16k 604 -> 646 TFLOP/s, causal 562 -> 580,
   // 2k 522 -> 535; head dim 128 16k 912 -> 885, causal 862 -> 864, 2k 744 -> 738; 256 unchanged.
-  template <class FragS>
+  // kBitsMax: take the maxima on the scores' bits first (row_maxima; for tiles with no mask).
+  template <bool kBitsMax, class FragS>
   CUTLASS_DEVICE bool step_fp8(FragS& tSrS, float (&o_scale)[kRows], Fp8TileScales const& t) {
     static_assert(kFp8 && kRows == 2, "FP8, one m64 WGMMA atom per warpgroup");
     constexpr int kWords = decltype(cute::size(tSrS))::value / 4;
@@ -125,7 +126,7 @@ struct OnlineSoftmax {
     float const p_offset = zero_block ? 0.f : t.v_descale_log2 - o_unit_log2;
     bool const fold = p_offset >= -1.f && p_offset <= kUnitFoldMaxLog2;
     float m[kRows], tile_sum[kRows], m_shifted[kRows];
-    row_maxima<kWords>(acc, t.scale_log2, m);
+    row_maxima<kWords, kBitsMax>(acc, t.scale_log2, m);
     bool moved = false;
     CUTLASS_PRAGMA_UNROLL
     for (int r = 0; r < kRows; ++r) moved |= m[r] > row_max[r] + kMaxSlack;  // false for -inf and NaN
@@ -180,8 +181,8 @@ struct OnlineSoftmax {
   }
 
   // The kChains partial results of one row, combined pairwise.
-  template <class Op>
-  CUTLASS_DEVICE static float combine_chains(float (&acc)[kChains], Op op) {
+  template <class T, class Op>
+  CUTLASS_DEVICE static T combine_chains(T (&acc)[kChains], Op op) {
     CUTLASS_PRAGMA_UNROLL
     for (int width = kChains / 2; width >= 1; width /= 2) {
       CUTLASS_PRAGMA_UNROLL
@@ -236,10 +237,48 @@ struct OnlineSoftmax {
   }
 
   // FP8: the rows' maxima of S, scaled (the quads' maxima, over the same registers and chains as
-  // exp_pass).
-  template <int kWords>
+  // exp_pass). First taken on the fp32 bits as signed integers, with the DPX three-way maximum
+  // (VIMNMX3: two new values per instruction, where FMNMX takes one): for values >= +0 the
+  // integer order is the float order, and every such value is above every negative one, so the
+  // integer maximum is the float maximum wherever this thread's part of the row holds a value >=
+  // +0 (a NaN with the sign clear wins it, as it then wins the exponentials: P, O and the LSE are
+  // NaN either way). Where some thread's part of a row is all negative (or -inf, masked), the
+  // integer maximum is the row's minimum instead; that warp takes the maxima again with FMNMX (a
+  // warp-uniform branch, rare: S has both signs). Masked tiles (kBitsMax false) go by FMNMX only.
+  template <int kWords, bool kBitsMax>
   CUTLASS_DEVICE static void row_maxima(float const* acc, float scale_log2, float (&m)[kRows]) {
+    int bits_max[kRows];
+    if constexpr (kBitsMax) thread_max_bits<kWords>(acc, bits_max);
+    if (!kBitsMax || __any_sync(0xffffffff, (bits_max[0] | bits_max[kRows - 1]) < 0)) {
+      thread_max_float<kWords>(acc, m);
+    } else {
+      CUTLASS_PRAGMA_UNROLL
+      for (int r = 0; r < kRows; ++r) m[r] = __int_as_float(bits_max[r]);
+    }
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) m[r] = quad_max(m[r]) * scale_log2;
+  }
+
+  // This thread's part of each row's maximum, on the bits as signed integers (row_maxima): per
+  // 4-value group two VIMNMX3, the second into the group's chain.
+  template <int kWords>
+  CUTLASS_DEVICE static void thread_max_bits(float const* acc, int (&bits_max)[kRows]) {
     static_assert(kWords >= kRows * kChains, "every chain takes at least one register");
+    int max_c[kRows][kChains];
+    CUTLASS_PRAGMA_UNROLL
+    for (int w = 0; w < kWords; ++w) {
+      int const row = w % kRows, chain = (w / kRows) % kChains, first = fp8_word_acc(w);
+      int const* b = reinterpret_cast<int const*>(acc);
+      int const m3 = __vimax3_s32(b[first], b[first + 1], b[first + 4]);
+      max_c[row][chain] = w < kRows * kChains ? max(m3, b[first + 5]) : __vimax3_s32(max_c[row][chain], m3, b[first + 5]);
+    }
+    CUTLASS_PRAGMA_UNROLL
+    for (int r = 0; r < kRows; ++r) bits_max[r] = combine_chains(max_c[r], [](int a, int b) { return max(a, b); });
+  }
+
+  // This thread's part of each row's maximum, in fp32 (FMNMX; NaN loses).
+  template <int kWords>
+  CUTLASS_DEVICE static void thread_max_float(float const* acc, float (&m)[kRows]) {
     float max_c[kRows][kChains];
     CUTLASS_PRAGMA_UNROLL
     for (int w = 0; w < kWords; ++w) {
@@ -249,8 +288,6 @@ struct OnlineSoftmax {
     }
     CUTLASS_PRAGMA_UNROLL
     for (int r = 0; r < kRows; ++r) m[r] = combine_chains(max_c[r], [](float a, float b) { return fmaxf(a, b); });
-    CUTLASS_PRAGMA_UNROLL
-    for (int r = 0; r < kRows; ++r) m[r] = quad_max(m[r]) * scale_log2;
   }
 
   // Final per-row factor for O (1/sum, times O's unit for FP8; 0 for a row that saw no key, so

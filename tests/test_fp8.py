@@ -66,6 +66,20 @@ def test_matches_emulation(hdim, causal, seqlen_q, seqlen_k):
 
 
 @pytest.mark.parametrize("hdim", HDIMS)
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("negative_every", [1, 3])
+def test_rows_whose_scores_are_all_negative(hdim, causal, negative_every):
+    """The kernel takes row maxima on the scores' bits as integers (softmax.hpp, row_maxima), which
+    is the float maximum only where a thread's part of the row holds a score >= 0; warps with a row
+    of negative scores only take the FMNMX path. Q and K >= 0, then every (or every third) query
+    row negated: those rows' scores are all negative (the Hadamard rotation keeps Q K^T)."""
+    q, k, v = outlier_inputs(1, 700, 700, 2, 2, hdim, seed=hdim + negative_every)
+    rows = torch.arange(q.shape[1], device=q.device)
+    sign = torch.where(rows % negative_every == 0, -1.0, 1.0).to(q.dtype)[None, :, None, None]
+    check_against_emulation(q.abs() * sign, k.abs(), v, causal)
+
+
+@pytest.mark.parametrize("hdim", HDIMS)
 @pytest.mark.parametrize("block_quant,hadamard", [(False, False), (True, False), (False, True)])
 def test_each_technique_alone(hdim, block_quant, hadamard):
     q, k, v = outlier_inputs(1, 700, 700, 2, 2, hdim, seed=hdim)
