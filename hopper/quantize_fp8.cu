@@ -171,22 +171,23 @@ __device__ __forceinline__ float2 e4m3x2_to_float2(uint32_t bits) {
   return __half22float2(*reinterpret_cast<const __half2*>(&h));
 }
 
-// 8 values / scale as 8 e4m3 bytes, the first value in the lowest byte, and, with `residual`,
-// the e4m3 bytes of what those miss (y / scale - q, an exact difference, then rounded): Q as
-// two e4m3 terms (q + residual) * scale, about 7 significant bits instead of 4.
+// 8 values / scale as 8 e4m3 bytes, the first value in the lowest byte, and, with
+// `with_residual`, into `residual` the e4m3 bytes of what those miss (y / scale - q, an exact
+// difference, then rounded): Q as two e4m3 terms (q + residual) * scale, about 7 significant
+// bits instead of 4.
 template <bool kMayBeNonFinite>
-__device__ __forceinline__ uint2 quantize8(const float (&y)[8], float scale, uint2* residual) {
+__device__ __forceinline__ uint2 quantize8(const float (&y)[8], float scale, bool with_residual, uint2& residual) {
   uint32_t pairs[4], rest[4];
 #pragma unroll
   for (int k = 0; k < 4; ++k) {
     const float lo = div_rn(y[2 * k], scale), hi = div_rn(y[2 * k + 1], scale);
     pairs[k] = e4m3x2<kMayBeNonFinite>(lo, hi);
-    if (residual) {
+    if (with_residual) {
       const float2 back = e4m3x2_to_float2(pairs[k]);
       rest[k] = e4m3x2<kMayBeNonFinite>(sub_rn(lo, back.x), sub_rn(hi, back.y));
     }
   }
-  if (residual) *residual = make_uint2(rest[0] | (rest[1] << 16), rest[2] | (rest[3] << 16));
+  if (with_residual) residual = make_uint2(rest[0] | (rest[1] << 16), rest[2] | (rest[3] << 16));
   return make_uint2(pairs[0] | (pairs[1] << 16), pairs[2] | (pairs[3] << 16));
 }
 
@@ -283,11 +284,12 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
     // Padding rows are zeros even in a NaN block (0 / NaN would be NaN).
     // The NaN fix-up only in a block whose scale is not finite (a block-uniform branch).
     // A flushed block's residual is zero too (its data is exactly zero at the floor scale).
+    // (A reference, not a pointer that may be null: the latter put `rest` on the stack.)
     uint2 rest = make_uint2(0, 0);
-    uint2* const want_rest = a.residual != nullptr ? &rest : nullptr;
+    const bool want_rest = a.residual != nullptr;
     const uint2 q = flushed || r >= rows ? make_uint2(0, 0)
-                    : finite_block         ? quantize8<false>(y, scale, want_rest)
-                                           : quantize8<true>(y, scale, want_rest);
+                    : finite_block         ? quantize8<false>(y, scale, want_rest, rest)
+                                           : quantize8<true>(y, scale, want_rest, rest);
     if (a.v_layout) {
       if (r < extent) {
         uint8_t* dst = stage + col * a.stage_pitch + v_position(r);
