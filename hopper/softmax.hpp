@@ -245,6 +245,7 @@ struct OnlineSoftmax {
   // NaN either way). Where some thread's part of a row is all negative (or -inf, masked), the
   // integer maximum is the row's minimum instead; that warp takes the maxima again with FMNMX (a
   // warp-uniform branch, rare: S has both signs). Masked tiles (kBitsMax false) go by FMNMX only.
+  // Head dim 128: ~40 fewer instructions per key tile and warp, +1.5-4% (..._ab_fp8_bits_max.txt).
   template <int kWords, bool kBitsMax>
   CUTLASS_DEVICE static void row_maxima(float const* acc, float scale_log2, float (&m)[kRows]) {
     int bits_max[kRows];
