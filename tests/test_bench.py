@@ -1,5 +1,6 @@
 """The benchmark tool: FLOP formula, sweep, ratio and table logic, outputs; a real run on GPU."""
 import json
+import re
 
 import pytest
 import torch
@@ -63,6 +64,19 @@ def test_cudnn_fp8_needs_the_frontend_and_a_gpu():
     q = torch.zeros(1, 8, 1, 64, dtype=torch.bfloat16)
     with pytest.raises(RuntimeError, match=r"^cuDNN's FP8 attention needs nvidia-cudnn-frontend and a CUDA GPU: "):
         CudnnFp8Attention(q, q, q)
+
+
+@pytest.mark.parametrize("version", ["1.16.0", "1.8.0", "0.9"])
+def test_cudnn_fp8_names_a_frontend_too_old(version):
+    from fa3.cudnn_fp8 import check_frontend_version
+    with pytest.raises(RuntimeError, match=rf"needs nvidia-cudnn-frontend >= 1\.32, found {re.escape(version)}: "):
+        check_frontend_version(version)
+
+
+@pytest.mark.parametrize("version", ["1.32.0", "1.40.1", "2.0.0rc1"])
+def test_cudnn_fp8_takes_a_recent_frontend(version):
+    from fa3.cudnn_fp8 import check_frontend_version
+    check_frontend_version(version)
 
 
 def test_plot_writes_png(tmp_path):

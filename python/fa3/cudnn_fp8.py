@@ -23,6 +23,19 @@ from ._validation import check_bool, check_qkv, check_softmax_scale
 from .quant.e4m3 import E4M3_MAX, quantize_e4m3
 
 INPUT_DTYPES = (torch.float16, torch.bfloat16)
+# The oldest frontend this graph is known to build with (1.16 fails: "Tensor
+# 'fp8_attention::Amax_S' dims not set", as amax_s stays virtual here; 1.32 works).
+MIN_FRONTEND = (1, 32)
+
+
+def check_frontend_version(version: str) -> None:
+    """Raise RuntimeError, naming both versions, if nvidia-cudnn-frontend `version` is older than
+    MIN_FRONTEND."""
+    found = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    if found < MIN_FRONTEND:
+        need = ".".join(map(str, MIN_FRONTEND))
+        raise RuntimeError(f"cuDNN's FP8 attention here needs nvidia-cudnn-frontend >= {need}, found {version}: "
+                           f"pip install -U 'nvidia-cudnn-frontend>={need}'")
 
 
 def cudnn_fp8_available() -> bool:
@@ -100,6 +113,8 @@ class CudnnFp8Attention:
         if not cudnn_fp8_available():
             raise RuntimeError("cuDNN's FP8 attention needs nvidia-cudnn-frontend and a CUDA GPU: "
                                "pip install nvidia-cudnn-frontend (or fa3[cudnn])")
+        import cudnn
+        check_frontend_version(cudnn.__version__)
         shape = check_qkv(q, k, v, INPUT_DTYPES)
         check_bool(causal, "causal")
         scale = check_softmax_scale(softmax_scale, shape.headdim)
