@@ -283,11 +283,14 @@ struct MainloopFwdSm90 {
     typename Traits::TiledMmaQK mma_qk;
     typename Traits::TiledMmaPV mma_pv;
     auto thr_qk = mma_qk.get_thread_slice(thread_idx);
-    auto thr_pv = mma_pv.get_thread_slice(thread_idx);
-    Tensor tSrQ = thr_qk.partition_fragment_A(sQ);
-    Tensor tSrQterms = thr_qk.partition_fragment_A(make_tensor(make_smem_ptr(smem.q.data()), SmemLayoutQTerms{}));
-    Tensor tSrK = thr_qk.partition_fragment_B(sK);
-    Tensor tOrV = thr_pv.partition_fragment_B(sVt);
+    // The shared-memory operands (descriptors): sliced per warpgroup, warp-uniform (wgmma_utils.hpp).
+    // FP8 head dim 128, one interleaved A/B on the H100: 16k 903 -> 962 TFLOP/s, causal 888 -> 897
+    // (benchmarks/results/2026-12-06_h100_ab_fp8_uniform_slices.txt).
+    auto wg_qk = warpgroup_slice(mma_qk, thread_idx);
+    Tensor tSrQ = wg_qk.partition_fragment_A(sQ);
+    Tensor tSrQterms = wg_qk.partition_fragment_A(make_tensor(make_smem_ptr(smem.q.data()), SmemLayoutQTerms{}));
+    Tensor tSrK = wg_qk.partition_fragment_B(sK);
+    Tensor tOrV = warpgroup_slice(mma_pv, thread_idx).partition_fragment_B(sVt);
     Tensor tSrS = partition_fragment_C(mma_qk, select<0, 1>(TileShape{}));
     Tensor tScS = thr_qk.partition_C(make_identity_tensor(select<0, 1>(TileShape{})));  // (row, col) of each score
     Tensor scores = make_tensor(tSrS.data(), acc_rowcol(tSrS.layout()));

@@ -7,6 +7,19 @@
 
 namespace fa3 {
 
+// The slice of tiled_mma for thread thread_idx's shared-memory operands (their descriptors).
+// Those depend only on the warpgroup, so the slice is taken for its first thread, the warpgroup
+// read through a shuffle: a value the compiler knows to be warp-uniform, which keeps the
+// descriptors in uniform registers. Sliced by thread_idx itself, Q's descriptor was copied in
+// with R2UR before every WGMMA. Forward only: in the backward (every operand of its five GEMMs)
+// it cut the loop by 50 instructions but measured slower (head dim 64 16k 422 -> 408 TFLOP/s,
+// 128 581 -> 570; benchmarks/results/2026-12-06_h100_ab_bwd_uniform_slices.txt).
+template <class TiledMma>
+CUTLASS_DEVICE auto warpgroup_slice(TiledMma const& tiled_mma, int thread_idx) {
+  int const warp_group = __shfl_sync(0xffffffff, thread_idx / cutlass::NumThreadsPerWarpGroup, 0);
+  return tiled_mma.get_thread_slice(warp_group * cutlass::NumThreadsPerWarpGroup);
+}
+
 // C (+)= A * B over all K blocks of the fragments, as one warpgroup-wide async batch.
 // kZeroInit: overwrite C instead of accumulating. kWait: wait for all but kWait batches
 // (0: for this one), or -1 to return with the batch in flight.

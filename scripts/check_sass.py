@@ -4,8 +4,8 @@ warpgroup MMAs (HGMMA for fp16/bf16, QGMMA for FP8; no HMMA), nothing spills to 
 overlapped forward mainloop the softmax (MUFU.EX2) really sits between `wait_group 1` (S done)
 and `wait_group 0` (PV done): ptxas may hoist the second wait above it, which silently turns the
 intra-warpgroup overlap off (hopper/wgmma_utils.hpp, pin_before_wgmma_wait). In the backward
-kernel the exponentials of P^T must sit under dP^T's GEMM: after the first `wait_group 1` of
-the step (S^T done), before the next wait.
+kernel the exponentials of P^T must sit under dP^T's GEMM: between a `wait_group 1` (S^T done)
+and the next wait, with GEMMs (dP^T's) issued after the wait before it.
 
     python3 scripts/check_sass.py path/to/_C.so      # exit status 1 on a failed check
 """
@@ -20,10 +20,6 @@ KNOWN_SPILLS = [
      "FP8 head dim 256 causal: three words (the mask's column base and two values of the lazy rescale) are "
      "stored before the masked key tiles and reloaded in them (at most two per query tile), never in the "
      "unmasked loop; O and S hold the other registers"),
-    (r"float_e4m3_t.*Li64ELi192ELi160ELi2ELb\dEEENS_15MainloopFwdSm90IS6_Lb0E.*StaticPersistentScheduler", 2,
-     "FP8 head dim 64, persistent: one word stored once before the loop over query tiles and reloaded once "
-     "per query tile after its first S GEMM, never in the loop over key tiles (since the row maxima on the "
-     "scores' bits, softmax.hpp row_maxima)"),
     (r"BwdKernelTraitsIN7cutlass\w+Li128ELi64ELi128EEENS_15MainloopBwdSm90IS\d_Lb1E", 2,
      "backward head dim 128 causal: the first query tile (4 bytes) is stored once and reloaded once per query "
      "head of the group, never inside the loop over query tiles"),
@@ -56,6 +52,29 @@ def softmax_under_gemm(ins, until: str):
     return counts
 
 
+def gemms_before_waits(ins):
+    """For each 'wait_group 1': the GEMM instructions issued between the previous wait (either
+    kind) and it."""
+    counts, since = [], 0
+    for s in ins:
+        if "DEPBAR.LE gsb0, 0x1" in s:
+            counts.append(since)
+        if "DEPBAR.LE gsb0" in s:
+            since = 0
+        since += "GMMA" in s
+    return counts
+
+
+def backward_exponentials_under_gemm(ins):
+    """(MUFU.EX2 per window, GEMM instructions issued since the wait before each, whether P^T's
+    exponentials run under a GEMM): windows from each 'wait_group 1' to the next wait of either
+    kind; the one with the exponentials must follow a wait before which GEMMs were issued (dP^T's,
+    still in flight)."""
+    counts = softmax_under_gemm(ins, "DEPBAR.LE gsb0")
+    issued = gemms_before_waits(ins)
+    return counts, issued, any(counts) and all(g for m, g in zip(counts, issued) if m)
+
+
 def main() -> int:
     sass = subprocess.run(["cuobjdump", "-sass", sys.argv[1]], check=True, capture_output=True, text=True).stdout
     ok = True
@@ -74,12 +93,12 @@ def main() -> int:
         elif spills:
             print(f"{spills} local-memory instructions in {name[:100]}: known (KNOWN_SPILLS)")
         if "flash_bwd_kernel" in name:
-            # Windows up to the next wait of either kind: P^T's, then dS^T's (no exponentials).
-            counts = softmax_under_gemm(ins, "DEPBAR.LE gsb0")
+            counts, issued, under = backward_exponentials_under_gemm(ins)
             if counts:
                 overlapped += 1
-            if not counts or counts[0] == 0:
-                print(f"P^T NOT computed under dP^T's GEMM in {name[:100]}: MUFU.EX2 per wait window {counts}")
+            if not under:
+                print(f"P^T NOT computed under dP^T's GEMM in {name[:100]}: MUFU.EX2 per wait window {counts}, "
+                      f"GEMM instructions issued since the wait before each {issued}")
                 ok = False
             continue
         counts = softmax_under_gemm(ins, "DEPBAR.LE gsb0, 0x0")

@@ -3,7 +3,8 @@ per shape: the probe for interleaved A/B runs of several builds, each run under 
 PYTHONPATH, alternating, so that a drift of clocks under the power cap falls on all alike
 (scripts/ab_kernel.sh).
   --mode fp8: the FP8 kernel alone (inputs quantized once, block quantization + Hadamard);
-  --mode bwd: the bf16 backward alone (preprocess, main kernel, postprocess; FLOPs 2.5 x forward).
+  --mode bwd: the bf16 backward alone (preprocess, main kernel, postprocess; FLOPs 2.5 x forward);
+  --mode fwd: the bf16 forward.
 
     python3 scripts/kernel_time.py --label A --mode fp8 --case 128:16384 128:16384:causal 64:16384
 """
@@ -15,7 +16,7 @@ from fa3._timing import attention_flops, time_ms
 from fa3.bench import PREPARE_FOR_MODE, available_impls
 
 # --mode -> (benchmark impl, benchmark mode): the runners python -m fa3.bench times.
-MODES = {"fp8": ("fa3-fp8", "fwd"), "bwd": ("fa3", "bwd")}
+MODES = {"fp8": ("fa3-fp8", "fwd"), "bwd": ("fa3", "bwd"), "fwd": ("fa3", "fwd")}
 
 
 def main() -> None:
