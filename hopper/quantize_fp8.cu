@@ -171,16 +171,16 @@ __device__ __forceinline__ float2 e4m3x2_to_float2(uint32_t bits) {
   return __half22float2(*reinterpret_cast<const __half2*>(&h));
 }
 
-// 8 values / scale as 8 e4m3 bytes, the first value in the lowest byte, and, with
-// `with_residual`, into `residual` the e4m3 bytes of what those miss (y / scale - q, an exact
-// difference, then rounded): Q as two e4m3 terms (q + residual) * scale, about 7 significant
-// bits instead of 4.
+// 8 values times 1 / scale (`inv_scale`, e4m3.py's `reciprocal`: one multiply per value, not a
+// division) as 8 e4m3 bytes, the first value in the lowest byte, and, with `with_residual`, into
+// `residual` the e4m3 bytes of what those miss (y * inv_scale - q, an exact difference, then
+// rounded): Q as two e4m3 terms (q + residual) * scale, about 7 significant bits instead of 4.
 template <bool kMayBeNonFinite>
-__device__ __forceinline__ uint2 quantize8(const float (&y)[8], float scale, bool with_residual, uint2& residual) {
+__device__ __forceinline__ uint2 quantize8(const float (&y)[8], float inv_scale, bool with_residual, uint2& residual) {
   uint32_t pairs[4], rest[4];
 #pragma unroll
   for (int k = 0; k < 4; ++k) {
-    const float lo = div_rn(y[2 * k], scale), hi = div_rn(y[2 * k + 1], scale);
+    const float lo = mul_rn(y[2 * k], inv_scale), hi = mul_rn(y[2 * k + 1], inv_scale);
     pairs[k] = e4m3x2<kMayBeNonFinite>(lo, hi);
     if (with_residual) {
       const float2 back = e4m3x2_to_float2(pairs[k]);
@@ -261,6 +261,9 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
   const float scale = div_rn(__uint_as_float(amax_bits), kE4m3Max);
   const bool flushed = __float_as_uint(scale) < kFltMinBits;
   const bool finite_block = is_finite(scale);
+  // 1 / scale, correctly rounded (as the reference's tensor division; the floor scale FLT_MIN of a
+  // flushed block never reaches quantize8).
+  const float inv_scale = div_rn(1.f, scale);
   if (threadIdx.x == 0) {
     a.scale[(int64_t(batch) * a.heads + head) * gridDim.x + block] = flushed ? FLT_MIN : scale;
   }
@@ -288,8 +291,8 @@ __global__ void __launch_bounds__(kMaxThreads) quantize_fp8_kernel(const KernelA
     uint2 rest = make_uint2(0, 0);
     const bool want_rest = a.residual != nullptr;
     const uint2 q = flushed || r >= rows ? make_uint2(0, 0)
-                    : finite_block         ? quantize8<false>(y, scale, want_rest, rest)
-                                           : quantize8<true>(y, scale, want_rest, rest);
+                    : finite_block         ? quantize8<false>(y, inv_scale, want_rest, rest)
+                                           : quantize8<true>(y, inv_scale, want_rest, rest);
     if (a.v_layout) {
       if (r < extent) {
         uint8_t* dst = stage + col * a.stage_pitch + v_position(r);

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fa3.quant import E4M3_MAX, Fp8Tensor, block_amax, cast_e4m3, dequantize_e4m3, e4m3_residual, quantize_e4m3
-from fa3.quant.e4m3 import expand_block_scale
+from fa3.quant.e4m3 import expand_block_scale, reciprocal
 
 TINY = torch.finfo(torch.float32).tiny
 
@@ -125,8 +125,32 @@ def test_block_below_the_floor_quantizes_to_zeros():
     assert torch.equal(dequantize_e4m3(xq)[:, 4:, 0], x[:, 4:, 0])
 
 
+def test_reciprocal_is_correctly_rounded(gen):
+    # Division rounded to double then to float is the correctly rounded float quotient (53 >= 2 * 24 + 2).
+    s = torch.rand(100000, generator=gen("reciprocal"), dtype=torch.float64).mul(60).sub(30).exp2().float()
+    assert torch.equal(reciprocal(s), (1 / s.double()).float())
+
+
+def test_data_is_x_times_the_reciprocal_of_its_scale(gen):
+    """What the fused kernel computes bit for bit: e4m3(x * (1 / scale)), one rounding for the
+    reciprocal and one for the product, not e4m3(x / scale). The values sit within 3 float32 ulps
+    of scale times an e4m3 rounding midpoint, where the two rules round to different e4m3 values
+    for some of them."""
+    amax = 300.0
+    scale = torch.tensor(amax) / torch.tensor(E4M3_MAX)
+    midpoints = torch.tensor([1.0625, 1.1875, 3.125, 11.0, 0.0107421875])  # halfway between e4m3 neighbours
+    pick = torch.randint(len(midpoints), (4095,), generator=gen("midpoints"))
+    ulps = torch.randint(-3, 4, (4095,), generator=gen("ulps"), dtype=torch.int32)
+    near = ((midpoints[pick] * scale).view(torch.int32) + ulps).view(torch.float32)  # positive: bits step ulps
+    x = torch.cat([torch.tensor([amax]), near]).view(1, 4096, 1, 1)
+    xq = quantize_e4m3(x)
+    assert xq.scale.item() == scale.item()
+    assert torch.equal(xq.data.float(), cast_e4m3(x * reciprocal(scale)).float())
+    assert not torch.equal(xq.data.float(), cast_e4m3(x / scale).float())
+
+
 def test_residual_is_the_second_e4m3_term(gen):
-    """x ~= (data + residual) * scale, exactly as cast_e4m3(x / scale - data) per element; the
+    """x ~= (data + residual) * scale, exactly as cast_e4m3(x * (1 / scale) - data) per element; the
     two-term error is far below the one-term error; zero in a flushed block, NaN in a NaN block."""
     x = torch.randn(2, 300, 2, 64, generator=gen("residual"), dtype=torch.float64).to(torch.bfloat16)
     x[0, :128, 1] = 0
@@ -136,7 +160,8 @@ def test_residual_is_the_second_e4m3_term(gen):
     assert rest.dtype == torch.float8_e4m3fn and rest.shape == x.shape
     s = expand_block_scale(xq.scale, 300, 128)
     plain = torch.isfinite(s).expand_as(x) & (s != torch.finfo(torch.float32).tiny).expand_as(x)
-    assert torch.equal(rest[plain].float(), cast_e4m3(x.float() / s - xq.data.float())[plain].float())
+    inv = expand_block_scale(1 / xq.scale, 300, 128)
+    assert torch.equal(rest[plain].float(), cast_e4m3(x.float() * inv - xq.data.float())[plain].float())
     assert torch.all(rest[0, :128, 1].float() == 0)
     assert torch.isnan(rest[1, 128:256, 0].float()).all() and not torch.isnan(rest[1, :128, 0].float()).any()
     ok = (slice(None), slice(0, 128), 0)  # finite, not flushed in either batch

@@ -1,7 +1,8 @@
 """FP8 (e4m3) quantization with per-tensor or per-block scales.
 
 A quantized tensor is ``data`` (torch.float8_e4m3fn, the input's shape) and ``scale``
-(float32 descale factors): x ~= data * scale. Scales are amax / 448. A block whose amax / 448
+(float32 descale factors): x ~= data * scale, data = e4m3(x * (1 / scale)) with the reciprocal
+correctly rounded (``reciprocal``). Scales are amax / 448. A block whose amax / 448
 is below the smallest normal float32 (amax < 5.3e-36: an all-zero block, in practice) gets that
 smallest normal as its scale and all-zero data. So every scale is a normal number, and a block
 at the floor scale is exactly zero, which the FP8 kernel relies on: it keeps O in units of the
@@ -79,6 +80,14 @@ def _check_block_size(block_size: object) -> Optional[int]:
     return check_positive_int(block_size, "block_size")
 
 
+def reciprocal(scale: torch.Tensor) -> torch.Tensor:
+    """1 / scale in fp32, correctly rounded on every device (a tensor division, IEEE on CPU and
+    CUDA alike). Quantization multiplies by it rather than dividing each element by the scale:
+    the fused kernel then does one division per block, not one per element, and matches this
+    reference bit for bit (one correctly rounded product each)."""
+    return torch.ones_like(scale) / scale
+
+
 def quantize_e4m3(x: torch.Tensor, block_size: Optional[int] = None) -> Fp8Tensor:
     """Quantize a (batch, seqlen, nheads, headdim) tensor to e4m3.
 
@@ -97,14 +106,14 @@ def quantize_e4m3(x: torch.Tensor, block_size: Optional[int] = None) -> Fp8Tenso
     scale = amax / torch.full_like(amax, E4M3_MAX)
     flushed = scale < _SCALE_FLOOR  # False for NaN: a poisoned block stays poisoned
     scale = torch.where(flushed, torch.full_like(scale, _SCALE_FLOOR), scale)
-    data = x.to(torch.float32) / expand_block_scale(scale, x.shape[1], block_size)
+    data = x.to(torch.float32) * expand_block_scale(reciprocal(scale), x.shape[1], block_size)
     data = torch.where(expand_block_scale(flushed, x.shape[1], block_size), torch.zeros_like(data), data)
     return Fp8Tensor(cast_e4m3(data), scale, block_size)
 
 
 def e4m3_residual(x: torch.Tensor, xq: Fp8Tensor) -> torch.Tensor:
     """The second e4m3 term of x: what ``xq = quantize_e4m3(x, ...)`` misses, in the same units,
-    cast_e4m3(x / scale - data), so x ~= (data + residual) * scale with about 7 significant bits
+    cast_e4m3(x * reciprocal(scale) - data), so x ~= (data + residual) * scale with about 7 significant bits
     instead of 4 (the two terms may be summed in one fp32 GEMM accumulator). Zero in a block at
     the floor scale (whose data is exactly zero); NaN where the data is NaN.
 
@@ -117,8 +126,8 @@ def e4m3_residual(x: torch.Tensor, xq: Fp8Tensor) -> torch.Tensor:
         raise TypeError(f"xq must be an Fp8Tensor (from quantize_e4m3), got {type(xq).__name__}")
     if xq.data.shape != x.shape:
         raise ValueError(f"xq.data must have x's shape {tuple(x.shape)}, got {tuple(xq.data.shape)}")
-    scale = expand_block_scale(xq.scale, x.shape[1], xq.block_size)
-    rest = x.to(torch.float32) / scale - xq.data.to(torch.float32)
+    inv_scale = expand_block_scale(reciprocal(xq.scale), x.shape[1], xq.block_size)
+    rest = x.to(torch.float32) * inv_scale - xq.data.to(torch.float32)
     flushed = expand_block_scale(xq.scale == _SCALE_FLOOR, x.shape[1], xq.block_size)
     return cast_e4m3(torch.where(flushed, torch.zeros_like(rest), rest))
 
