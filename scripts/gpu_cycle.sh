@@ -46,7 +46,7 @@ if [ "${FA3_BENCH:-1}" != 0 ]; then
   step "benchmark (forward)"
   python3 -m fa3.bench --no-progress --json "$OUT/bench_fwd.json" --plot "$OUT/bench_fwd.png" || status=1
   step "issue 4's bars on that run (fa3 / cuDNN; informational, not part of the exit status)"
-  python3 scripts/check_fwd_bars.py "$OUT/bench_fwd.json"
+  python3 scripts/check_bars.py --issue 4 "$OUT/bench_fwd.json"
   step "benchmark (ablation: pingpong, intra-warpgroup overlap)"
   python3 -m fa3.bench --ablation --no-progress --json "$OUT/bench_ablation.json" || status=1
 fi
