@@ -42,7 +42,7 @@ def test_a_missed_speed_bar_and_a_missing_row_fail():
     assert [line for line in lines if line.endswith("NO")] == [
         "    fa3-fp8  fwd  128   True  16384    745.0 sdpa-cudnn    500.0  1.490  1.50  NO"]
     # A backward bar is not met by forward rows of the same shapes.
-    forward_only = [r for r in _run(6, lambda b: b.bar)]
+    forward_only = _run(6, lambda b: b.bar)
     for r in forward_only:
         r.mode = "fwd"
     lines, ok = bars.check_speed(forward_only, bars.SPEED_BARS[6])
