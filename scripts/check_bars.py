@@ -55,7 +55,8 @@ ACCURACY_GRID = [(s, h) for s in (1024, 4096, 16384) for h in (64, 128, 256)]
 
 
 def check_speed(records: Sequence[BenchRecord], bars: Sequence[SpeedBar]) -> Tuple[List[str], bool]:
-    """Table lines and whether every speed bar holds."""
+    """Table lines and whether every speed bar holds. Only bf16 rows count (the bars are for bf16
+    inputs; an FP8 run's fa3-fp8 rows carry their input dtype, bf16): an fp16 run reads as n/a."""
     tflops: Dict[Tuple[str, str, int, bool, int], Optional[float]] = {
         (r.impl, r.mode, r.hdim, r.causal, r.seqlen_q): r.tflops for r in records if r.dtype == "bf16"}
     lines = [f"{'impl':>11} {'mode':>4} {'hdim':>4} {'causal':>6} {'seqlen':>6} {'TFLOP/s':>8} {'peer':>10} "
