@@ -17,7 +17,7 @@ import torch
 
 from fa3.accuracy import AccuracyConfig, error_metrics, outlier_inputs
 from fa3.fp8 import FP8_TILES
-from fa3.quant.e4m3 import cast_e4m3, e4m3_residual, expand_block_scale, quantize_e4m3
+from fa3.quant.e4m3 import Fp8Tensor, cast_e4m3, dequantize_e4m3, e4m3_residual, quantize_e4m3
 from fa3.quant.emulation import P_SHIFT
 from fa3.quant.hadamard import hadamard_rotate
 from fa3.reference import attention_ref, standard_attention
@@ -28,11 +28,12 @@ VARIANTS: Dict[str, str] = {"fa3 FP8": "", "Q exact": "q", "K exact": "k", "Q,K 
 
 
 def _dequantized(x: torch.Tensor, block: int, two_terms: bool = False) -> torch.Tensor:
+    """x through e4m3 with one scale per block (and its second e4m3 term with `two_terms`)."""
     xq = quantize_e4m3(x, block)
-    data = xq.data.double()
+    out = dequantize_e4m3(xq).double()
     if two_terms:
-        data = data + e4m3_residual(x, xq).double()
-    return data * expand_block_scale(xq.scale, x.shape[1], block).double()
+        out = out + dequantize_e4m3(Fp8Tensor(e4m3_residual(x, xq), xq.scale, xq.block_size)).double()
+    return out
 
 
 def fp8_attention_parts(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, exact: str) -> torch.Tensor:
