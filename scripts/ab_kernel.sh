@@ -7,7 +7,7 @@
 #   B is built first (SASS checked) and tested: FA3_TESTS (default tests/test_fp8.py
 #   tests/test_quantize_kernel.py; FA3_TESTS=0 skips); each A's sources are then put in place
 #   and built in turn (incremental: only what they change recompiles).
-#   FA3_MODE: what is timed (kernel_time.py --mode: fp8, the default, bwd or fwd).
+#   FA3_MODE: what is timed (kernel_time.py --mode: fp8, the default, fp8-q-residual, bwd or fwd).
 # The device copy of the tree has no git history: export the A sources here and carry them, e.g.
 #   mkdir -p .ab_a/old && git archive <commit> hopper python | tar -x -C .ab_a/old   # .ab_a/ is git-ignored
 #   run(command="bash scripts/ab_kernel.sh .ab_a/old -- 128:16384 128:16384:causal", carry=[".whl", ".ab_a"])

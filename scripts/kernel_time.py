@@ -3,20 +3,31 @@ per shape: the probe for interleaved A/B runs of several builds, each run under 
 PYTHONPATH, alternating, so that a drift of clocks under the power cap falls on all alike
 (scripts/ab_kernel.sh).
   --mode fp8: the FP8 kernel alone (inputs quantized once, block quantization + Hadamard);
+  --mode fp8-q-residual: the same with Q's second e4m3 term (q_residual=True; head dim 64);
   --mode bwd: the bf16 backward alone (preprocess, main kernel, postprocess; FLOPs 2.5 x forward);
   --mode fwd: the bf16 forward.
 
     python3 scripts/kernel_time.py --label A --mode fp8 --case 128:16384 128:16384:causal 64:16384
 """
 import argparse
+import contextlib
 
 import torch
 
 from fa3._timing import attention_flops, time_ms
 from fa3.bench import PREPARE_FOR_MODE, available_impls
 
+
+def _fp8_q_residual(q, k, v, causal):
+    """The FP8 kernel alone with Q as two e4m3 terms (not a benchmark row: head dim 64 only)."""
+    from fa3.fp8 import flash_attn_fp8, quantize_fp8
+    qkv = quantize_fp8(q, k, v, q_residual=True)
+    return (lambda: flash_attn_fp8(qkv, causal=causal)), contextlib.nullcontext()
+
+
 # --mode -> (benchmark impl, benchmark mode): the runners python -m fa3.bench times.
-MODES = {"fp8": ("fa3-fp8", "fwd"), "bwd": ("fa3", "bwd"), "fwd": ("fa3", "fwd")}
+MODES = {"fp8": ("fa3-fp8", "fwd"), "fp8-q-residual": (_fp8_q_residual, "fwd"), "bwd": ("fa3", "bwd"),
+         "fwd": ("fa3", "fwd")}
 
 
 def main() -> None:
@@ -26,7 +37,7 @@ def main() -> None:
     ap.add_argument("--case", nargs="+", required=True, help="HDIM:SEQLEN[:causal]")
     args = ap.parse_args()
     impl, mode = MODES[args.mode]
-    prepare = PREPARE_FOR_MODE[mode](available_impls()[impl])
+    prepare = PREPARE_FOR_MODE[mode](impl if callable(impl) else available_impls()[impl])
     for case in args.case:
         hdim, seqlen, *rest = case.split(":")
         hdim, seqlen, causal = int(hdim), int(seqlen), rest == ["causal"]

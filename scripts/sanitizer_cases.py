@@ -44,15 +44,20 @@ def run_fp16_bf16() -> int:
 
 
 def run_fp8() -> int:
-    """Quantization (Hadamard, V^T layout) and the FP8 kernels (split last-wave tiles too), against FP64 loosely (e4m3)."""
+    """Quantization (Hadamard, V^T layout) and the FP8 kernels (split last-wave tiles too; at head
+    dim 64 also with Q's second term, the sparse WGMMA), against FP64 loosely (e4m3)."""
     cases = [CASES[i] for i in (1, 2, 4, 5, 6, 8, 9)]  # 8, 9: last-wave tiles cut and merged
+    calls = 0
     for b, sq, sk, h, hkv, d, causal in cases:
         q = torch.randn(b, sq, h, d, device="cuda", dtype=torch.bfloat16)
         k, v = (torch.randn(b, sk, hkv, d, device="cuda", dtype=torch.bfloat16) for _ in range(2))
-        out = fa3.fp8_attention(q, k, v, causal=causal)
-        err = (out.double() - attention_ref(q, k, v, causal=causal)).pow(2).mean().sqrt().item()
-        assert err < 5e-2, f"FP8 case {(b, sq, sk, h, hkv, d, causal)}: RMSE {err}"
-    return len(cases)
+        ref = attention_ref(q, k, v, causal=causal)
+        for q_residual in (False, True) if d in fa3.fp8.Q_RESIDUAL_HEAD_DIMS else (False,):
+            out = fa3.fp8_attention(q, k, v, causal=causal, q_residual=q_residual)
+            err = (out.double() - ref).pow(2).mean().sqrt().item()
+            assert err < 5e-2, f"FP8 case {(b, sq, sk, h, hkv, d, causal)}, q_residual={q_residual}: RMSE {err}"
+            calls += 1
+    return calls
 
 
 def run_bwd() -> int:

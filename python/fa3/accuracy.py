@@ -10,7 +10,7 @@ Methods: standard (unfused) attention in fp16, bf16 and FP8 per-tensor (the pape
 cast to e4m3 as it is, and a stronger one with P scaled by 448 first); the FP8 algorithm of
 fa3's kernel, emulated (with the FP8 kernel's tiles as quantization blocks), with per-tensor
 scales, block quantization, incoherent processing, and both (at head dim 64 also with Q as two e4m3
-terms, fa3's default there); and rows for fa3's GPU kernels (fp16,
+terms, fa3.fp8's q_residual=True); and rows for fa3's GPU kernels (fp16,
 bf16, and the same four FP8 variants) when the extension and a Hopper GPU are present, and
 cuDNN's own FP8 attention when nvidia-cudnn-frontend is installed too.
 
