@@ -10,24 +10,16 @@ PYTHONPATH, alternating, so that a drift of clocks under the power cap falls on 
     python3 scripts/kernel_time.py --label A --mode fp8 --case 128:16384 128:16384:causal 64:16384
 """
 import argparse
-import contextlib
+import functools
 
 import torch
 
 from fa3._timing import attention_flops, time_ms
 from fa3.bench import PREPARE_FOR_MODE, available_impls
 
-
-def _fp8_q_residual(q, k, v, causal):
-    """The FP8 kernel alone with Q as two e4m3 terms (not a benchmark row: head dim 64 only)."""
-    from fa3.fp8 import flash_attn_fp8, quantize_fp8
-    qkv = quantize_fp8(q, k, v, q_residual=True)
-    return (lambda: flash_attn_fp8(qkv, causal=causal)), contextlib.nullcontext()
-
-
-# --mode -> (benchmark impl, benchmark mode): the runners python -m fa3.bench times.
-MODES = {"fp8": ("fa3-fp8", "fwd"), "fp8-q-residual": (_fp8_q_residual, "fwd"), "bwd": ("fa3", "bwd"),
-         "fwd": ("fa3", "fwd")}
+# --mode -> (benchmark impl, benchmark mode, the impl's options): the runners python -m fa3.bench times.
+MODES = {"fp8": ("fa3-fp8", "fwd", {}), "fp8-q-residual": ("fa3-fp8", "fwd", {"q_residual": True}),
+         "bwd": ("fa3", "bwd", {}), "fwd": ("fa3", "fwd", {})}
 
 
 def main() -> None:
@@ -36,8 +28,8 @@ def main() -> None:
     ap.add_argument("--mode", choices=sorted(MODES), default="fp8")
     ap.add_argument("--case", nargs="+", required=True, help="HDIM:SEQLEN[:causal]")
     args = ap.parse_args()
-    impl, mode = MODES[args.mode]
-    prepare = PREPARE_FOR_MODE[mode](impl if callable(impl) else available_impls()[impl])
+    impl, mode, options = MODES[args.mode]
+    prepare = PREPARE_FOR_MODE[mode](functools.partial(available_impls()[impl], **options))
     for case in args.case:
         hdim, seqlen, *rest = case.split(":")
         hdim, seqlen, causal = int(hdim), int(seqlen), rest == ["causal"]

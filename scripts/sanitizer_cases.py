@@ -45,7 +45,7 @@ def run_fp16_bf16() -> int:
 
 def run_fp8() -> int:
     """Quantization (Hadamard, V^T layout) and the FP8 kernels (split last-wave tiles too; at head
-    dim 64 also with Q's second term, the sparse WGMMA), against FP64 loosely (e4m3)."""
+    dim 64 also with Q's second e4m3 term), against FP64 loosely (e4m3)."""
     cases = [CASES[i] for i in (1, 2, 4, 5, 6, 8, 9)]  # 8, 9: last-wave tiles cut and merged
     calls = 0
     for b, sq, sk, h, hkv, d, causal in cases:

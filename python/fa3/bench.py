@@ -65,10 +65,11 @@ def _fa3(q, k, v, causal) -> Tuple[Runner, ContextManager]:
     return (lambda: flash_attn_func(q, k, v, causal=causal)), contextlib.nullcontext()
 
 
-def _fa3_fp8(q, k, v, causal) -> Tuple[Runner, ContextManager]:
-    """The FP8 kernel alone, on inputs quantized beforehand (block scales + Hadamard)."""
+def _fa3_fp8(q, k, v, causal, q_residual: bool = False) -> Tuple[Runner, ContextManager]:
+    """The FP8 kernel alone, on inputs quantized beforehand (block scales + Hadamard; with
+    q_residual, Q as two e4m3 terms: scripts/kernel_time.py's fp8-q-residual, head dim 64 only)."""
     from .fp8 import flash_attn_fp8, quantize_fp8
-    qkv = quantize_fp8(q, k, v)
+    qkv = quantize_fp8(q, k, v, q_residual=q_residual)
     return (lambda: flash_attn_fp8(qkv, causal=causal)), contextlib.nullcontext()
 
 
