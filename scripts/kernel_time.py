@@ -5,7 +5,8 @@ PYTHONPATH, alternating, so that a drift of clocks under the power cap falls on 
   --mode fp8: the FP8 kernel alone (inputs quantized once, block quantization + Hadamard);
   --mode fp8-q-residual: the same with Q's second e4m3 term (q_residual=True; head dim 64);
   --mode bwd: the bf16 backward alone (preprocess, main kernel, postprocess; FLOPs 2.5 x forward);
-  --mode fwd: the bf16 forward.
+  --mode fwd: the bf16 forward;
+  --mode cudnn: cuDNN's bf16 forward (torch SDPA), the peer of the issues' speed bars.
 
     python3 scripts/kernel_time.py --label A --mode fp8 --case 128:16384 128:16384:causal 64:16384
 """
@@ -19,7 +20,7 @@ from fa3.bench import PREPARE_FOR_MODE, available_impls
 
 # --mode -> (benchmark impl, benchmark mode, the impl's options): the runners python -m fa3.bench times.
 MODES = {"fp8": ("fa3-fp8", "fwd", {}), "fp8-q-residual": ("fa3-fp8", "fwd", {"q_residual": True}),
-         "bwd": ("fa3", "bwd", {}), "fwd": ("fa3", "fwd", {})}
+         "bwd": ("fa3", "bwd", {}), "fwd": ("fa3", "fwd", {}), "cudnn": ("sdpa-cudnn", "fwd", {})}
 
 
 def main() -> None:
