@@ -238,7 +238,6 @@ struct MainloopBwdSm90 {
     Tensor dp = make_tensor(tSrdP.data(), acc_rowcol(tSrdP.layout()));
     Tensor coords = make_tensor(tScS.data(), acc_rowcol(tScS.layout()));
     constexpr int kQueriesPerThread = decltype(size<1>(coords))::value;
-    constexpr bool kPrefetchDsum = kHeadDim <= 64;
     // A step's row vector (LSE or D, shared memory) at this thread's j-th query column.
     auto query_value = [&](float const* row_vector, int j) { return row_vector[int(get<1>(coords(0, j)))]; };
     // P^T and dS^T in the input precision: the register A operands of dV and dK's GEMMs.
@@ -284,30 +283,30 @@ struct MainloopBwdSm90 {
           if (params.mask.hidden(n_block, m_block, int(get<0>(coords(i))), int(get<1>(coords(i))))) scores(i) = 0.f;
         }
       }
-      CUTLASS_PRAGMA_UNROLL
-      for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
-      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrP, tDrdOt(_, _, _, s), tdVrdV);
-      // D likewise while dV's GEMM runs, where registers allow (at head dim 128 it spilled).
       float dsum[kQueriesPerThread];
-      if constexpr (kPrefetchDsum) {
-        CUTLASS_PRAGMA_UNROLL
-        for (int j = 0; j < kQueriesPerThread; ++j) dsum[j] = query_value(smem.dsum[s], j);
-      }
-      // dS^T = P^T (dP^T - D), the gradient of the scores (before the softmax scale), while dV's
-      // GEMM runs (the groups finish in order: dP^T's is done once one group is left).
-      warpgroup_wait<1>();
+      CUTLASS_PRAGMA_UNROLL
+      for (int j = 0; j < kQueriesPerThread; ++j) dsum[j] = query_value(smem.dsum[s], j);
+      // dS^T = P^T (dP^T - D), the gradient of the scores (before the softmax scale), once dP^T's
+      // GEMM is done; P^T and dS^T are then rounded together and dV's GEMM is issued after
+      // (FlashAttention-3's order). Issuing dV's GEMM on P^T before, to compute dS^T under it, kept
+      // the fp32 scores and the rounded P^T live together and measured slower (one interleaved
+      // A/B on an H200, medians, TFLOP/s at 16k: head dim 64 454 -> 481, causal 455 -> 460, head
+      // dim 128 575 -> 575, causal 549 -> 563; ..._h200_ab_bwd_fa3_order.txt).
+      warpgroup_wait<0>();
       warpgroup_fence_operand(tSrdP);
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < size<1>(dp); ++j) {
-        float const d = kPrefetchDsum ? dsum[j] : query_value(smem.dsum[s], j);
         CUTLASS_PRAGMA_UNROLL
-        for (int i = 0; i < size<0>(dp); ++i) dp(i, j) = scores(i, j) * (dp(i, j) - d);
+        for (int i = 0; i < size<0>(dp); ++i) dp(i, j) = scores(i, j) * (dp(i, j) - dsum[j]);
       }
+      CUTLASS_PRAGMA_UNROLL
+      for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < size(rdS); ++i) rdS(i) = static_cast<Element>(tSrdP(i));
       // dS^T to shared memory (the fence waits for the stores while dV's GEMM runs), then dQ's
       // GEMM, which needs both halves, before dK's: dQ's hand-over below then runs under dK's.
       copy(copy_ds, tDSrdS, tDSsdSt(_, _, _, ds_buffer));
+      warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrP, tDrdOt(_, _, _, s), tdVrdV);
       cutlass::arch::fence_view_async_shared();  // visible to the async proxy (dQ's GEMM)
       cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDsReady));
       // (its operands partitioned here, not ahead of the loop: that measured 2% slower at head dim 64)
@@ -315,7 +314,7 @@ struct MainloopBwdSm90 {
                                                        thr_dq.partition_fragment_B(sKt), tdQrdQ);
       warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrdS, tDrQt(_, _, _, s), tdKrdK);
       ds_buffer ^= 1;
-      warpgroup_wait<1>();
+      warpgroup_wait<1>();  // dV's and dQ's GEMMs are done (groups finish in order), dK's runs
       warpgroup_fence_operand(tdQrdQ);
       if (!uses_dq_writer(params)) {
         // dQ_accum[query tile] += dQ_partial straight from the registers, four floats per

@@ -20,9 +20,6 @@ KNOWN_SPILLS = [
      "FP8 head dim 256 causal: three words (the mask's column base and two values of the lazy rescale) are "
      "stored before the masked key tiles and reloaded in them (at most two per query tile), never in the "
      "unmasked loop; O and S hold the other registers"),
-    (r"BwdKernelTraitsIN7cutlass\w+Li128ELi64ELi128EEENS_15MainloopBwdSm90IS\d_Lb1E", 2,
-     "backward head dim 128 causal: the first query tile (4 bytes) is stored once and reloaded once per query "
-     "head of the group, never inside the loop over query tiles"),
 ]
 
 
