@@ -6,8 +6,8 @@
 // vs 11.74, 80 rows at head dim 128 (FlashAttention-3's) 10.20 vs 8.57; both spilled even with
 // dS computed from the rounded P (07a6a1d, 9159ab0). 80 rows again with FlashAttention-3's step
 // order (mainloop_bwd_sm90.hpp) and dQ^T = K^T dS^T: 8 bytes spilled (28 causal), and 3% slower
-// than 64 rows in the same order (558 vs 575 TFLOP/s, causal 537 vs 563; branch bwd-fa3-order,
-// ..._h200_ab_bwd_fa3_order.txt).
+// than 64 rows in the same order (558 vs 575 TFLOP/s, causal 537 vs 563;
+// ..._h200_ab_bwd_fa3_order.txt, ..._bwd_fa3_order_80rows_3ec0dcd.patch).
 #pragma once
 
 namespace fa3 {
