@@ -230,14 +230,15 @@ PYBIND11_MODULE(_C, m) {
         "head dims 64, 128): dq, dk, dv from q, k, v, o, dout and the forward's lse, with\n"
         "bwd_workspace_bytes(...) bytes of device memory at workspace (256-byte aligned).");
 
-  m.def("bwd_workspace_bytes", [](int batch, int seqlen_q, int nheads, int headdim) {
+  m.def("bwd_workspace_bytes", [](int batch, int seqlen_q, int nheads, int headdim, bool causal) {
     fa3::BwdParams p{};
     p.batch = batch;
     p.seqlen_q = seqlen_q;
     p.nheads = nheads;
     p.headdim = headdim;
+    p.causal = causal;
     return fa3::bwd_workspace_bytes(p);
-  }, py::arg("batch"), py::arg("seqlen_q"), py::arg("nheads"), py::arg("headdim"),
+  }, py::arg("batch"), py::arg("seqlen_q"), py::arg("nheads"), py::arg("headdim"), py::arg("causal"),
      "Bytes of device workspace bwd needs (dQ's fp32 accumulator and per-row vectors).");
 
   m.def("fwd_tile_size", [](int headdim, bool fp8) {

@@ -27,13 +27,16 @@ struct BwdDqAccumOrder {
     return group * kGroupFloats + ((i / 4) * kThreadsPerGroup + t) * 4 + i % 4;
   }
 
-  // (query row, head-dim column) in the tile of each value of thread thread_idx's dQ fragment.
+  // The tile coordinates of each value of thread thread_idx's dQ fragment, in the GEMM's (M, N)
+  // order; row() and column() read the query row and head-dim column from one.
   CUTLASS_DEVICE static auto coordinates(int thread_idx) {
-    using namespace cute;
     typename Traits::TiledMmaDQ mma_dq;
-    return mma_dq.get_thread_slice(thread_idx).partition_C(
-        make_identity_tensor(Shape<Int<Traits::kBlockM>, Int<Traits::kHeadDim>>{}));
+    return mma_dq.get_thread_slice(thread_idx).partition_C(cute::make_identity_tensor(typename Traits::DqTile{}));
   }
+  template <class Coord>
+  CUTLASS_DEVICE static int row(Coord const& c) { return int(cute::get<Traits::kDqTransposed ? 1 : 0>(c)); }
+  template <class Coord>
+  CUTLASS_DEVICE static int column(Coord const& c) { return int(cute::get<Traits::kDqTransposed ? 0 : 1>(c)); }
 };
 
 }  // namespace fa3

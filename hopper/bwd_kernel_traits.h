@@ -4,8 +4,10 @@
 // "swapped" S and dP): each consumer warpgroup owns 64 of the CTA's keys, computes S^T and dP^T
 // for them, and feeds P^T and dS^T straight from its registers into dV += P^T dO and
 // dK += dS^T Q. Only dQ = dS K needs all keys of the tile: dS^T goes through shared memory and
-// the two warpgroups split dQ's columns.
+// the two warpgroups split dQ (its rows, its columns, or transposed: see TiledMmaDQ).
 #pragma once
+
+#include <type_traits>
 
 #include <cute/tensor.hpp>
 #include <cutlass/gemm/collective/collective_builder.hpp>
@@ -47,10 +49,34 @@ struct BwdKernelTraits {
                                  cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
       KeysSplit{}));
   // dQ = dS K: (queries, head dim, keys); dS K-major in smem, K read with the head dim contiguous.
-  using TiledMmaDQ = decltype(cute::make_tiled_mma(
-      cute::GMMA::ss_op_selector<Element, Element, float, cute::Shape<Int_M, cute::Int<kHeadDim / 2>, Int_N>,
-                                 cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
-      ColumnsSplit{}));
+  // How the two warpgroups split it: 128-row tiles by rows (64 each, the whole head dim:
+  // FlashAttention-3's head dim 64 tiling; by columns, each warpgroup's GEMM is 2 x m64n32 that
+  // reads K twice: head dim 64 at 16k 497.5 vs 500.1 TFLOP/s); 64-row tiles by columns; a tile that is no multiple
+  // of WGMMA's M (80 rows) takes it transposed, dQ^T = K^T dS^T: (head dim, queries, keys), the
+  // head dim split.
+  static constexpr bool kDqTransposed = kBlockM % 64 != 0;
+  static constexpr bool kDqRowsSplit = kBlockM >= 128;
+  static constexpr auto make_mma_dq() {  // (only the chosen tiling is instantiated)
+    if constexpr (kDqTransposed) {
+      return cute::make_tiled_mma(
+          cute::GMMA::ss_op_selector<Element, Element, float, cute::Shape<cute::_64, Int_M, Int_N>,
+                                     cute::GMMA::Major::MN, cute::GMMA::Major::K>(),
+          KeysSplit{});
+    } else if constexpr (kDqRowsSplit) {
+      return cute::make_tiled_mma(
+          cute::GMMA::ss_op_selector<Element, Element, float, cute::Shape<cute::Int<kBlockM / 2>, Int_D, Int_N>,
+                                     cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
+          KeysSplit{});
+    } else {
+      return cute::make_tiled_mma(
+          cute::GMMA::ss_op_selector<Element, Element, float, cute::Shape<Int_M, cute::Int<kHeadDim / 2>, Int_N>,
+                                     cute::GMMA::Major::K, cute::GMMA::Major::MN>(),
+          ColumnsSplit{});
+    }
+  }
+  using TiledMmaDQ = decltype(make_mma_dq());
+  // dQ's accumulator tile in TiledMmaDQ's (M, N) order.
+  using DqTile = std::conditional_t<kDqTransposed, cute::Shape<Int_D, Int_M>, cute::Shape<Int_M, Int_D>>;
 
   // (rows, head dim) tiles, head dim contiguous: K and V (kBlockN rows), Q and dO (kBlockM rows,
   // kStages buffers).

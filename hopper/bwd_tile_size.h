@@ -1,13 +1,17 @@
 // Tile of the backward kernel per head dim: kBlockN keys stay resident in a CTA (two consumer
 // warpgroups, 64 keys each, hold dK and dV for them) while kBlockM query rows stream past.
 // Registers set kBlockM: a consumer thread holds dK and dV (64 x headdim each / 128 threads)
-// plus S^T and dP^T (64 x kBlockM each / 128): 64+64+32+32 at head dim 128 with kBlockM 64.
-// Larger query tiles were measured slower at 16k (main kernel): 128 rows at head dim 64 14.08 ms
-// vs 11.74, 80 rows at head dim 128 (FlashAttention-3's) 10.20 vs 8.57; both spilled even with
-// dS computed from the rounded P (07a6a1d, 9159ab0). 80 rows again with FlashAttention-3's step
-// order (mainloop_bwd_sm90.hpp) and dQ^T = K^T dS^T: 8 bytes spilled (28 causal), and 3% slower
-// than 64 rows in the same order (558 vs 575 TFLOP/s, causal 537 vs 563;
-// ..._h200_ab_bwd_fa3_order.txt, ..._bwd_fa3_order_80rows_3ec0dcd.patch).
+// plus S^T and dP^T (64 x kBlockM each / 128). Larger query tiles make the shared-memory GEMMs
+// (S^T, dP^T, dQ) read fewer bytes per FLOP: at N = 64 an m64nNk16 with both operands in shared
+// memory needs as many bytes per clock as the SM's shared memory gives.
+//   head dim 64: 128 rows, causal too (FlashAttention-3's tile; 32+32+64+64 registers). With
+//     FlashAttention-3's step order and dQ split by rows it measured faster than 64 rows (H100,
+//     16k: 491 -> 500 TFLOP/s, causal 465 -> 491, 2k 408 -> 415) although it spills a word
+//     (28 bytes causal); before that order it measured 14.08 ms vs 11.74 (07a6a1d).
+//   head dim 128: 80 rows without the mask (FlashAttention-3's; dQ transposed, LSE and D read
+//     where used): 2k 471 -> 486 TFLOP/s; 16k within the run-to-run spread. 64 rows causal:
+//     80 measured 537 vs 563 there (..._h200_ab_bwd_fa3_order.txt).
+// (..._h100_ab_bwd_128rows64_80rows128.txt)
 #pragma once
 
 namespace fa3 {
@@ -17,6 +21,8 @@ struct BwdTileSize {
   int block_n;  // keys per CTA
 };
 
-constexpr BwdTileSize bwd_tile_size(int /*headdim*/) { return {64, 128}; }
+constexpr BwdTileSize bwd_tile_size(int headdim, bool causal) {
+  return {headdim <= 64 ? 128 : causal ? 64 : 80, 128};
+}
 
 }  // namespace fa3

@@ -20,9 +20,9 @@ struct BwdWorkspaceLayout {
   int64_t bytes;
 };
 
-inline BwdWorkspaceLayout bwd_workspace_layout(int batch, int seqlen_q, int nheads, int headdim) {
+inline BwdWorkspaceLayout bwd_workspace_layout(int batch, int seqlen_q, int nheads, int headdim, bool causal) {
   BwdWorkspaceLayout w{};
-  const int block_m = bwd_tile_size(headdim).block_m;
+  const int block_m = bwd_tile_size(headdim, causal).block_m;
   w.m_blocks = (seqlen_q + block_m - 1) / block_m;
   w.seqlen_q_rounded = w.m_blocks * block_m;
   const int64_t rows = int64_t(batch) * nheads * w.seqlen_q_rounded;

@@ -30,14 +30,14 @@ void run_head_dim(const BwdParams& p, void* stream) {
 }  // namespace
 
 int64_t bwd_workspace_bytes(const BwdParams& p) {
-  return bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim).bytes;
+  return bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim, p.causal).bytes;
 }
 
 void run_bwd(const BwdParams& p, void* stream) {
   FA3_CHECK_ARG(p.batch >= 1 && p.batch <= 65535, "batch must be in [1, 65535], got " << p.batch);
   FA3_CHECK_ARG(p.seqlen_q >= 1, "seqlen_q must be >= 1, got " << p.seqlen_q);
   FA3_CHECK_ARG(p.seqlen_k >= 1, "seqlen_k must be >= 1, got " << p.seqlen_k);
-  const int64_t max_seqlen_k = 65535LL * bwd_tile_size(p.headdim).block_n;  // key tiles on gridDim.y
+  const int64_t max_seqlen_k = 65535LL * bwd_tile_size(p.headdim, p.causal).block_n;  // key tiles on gridDim.y
   FA3_CHECK_ARG(p.seqlen_k <= max_seqlen_k,
                 "seqlen_k must be <= " << max_seqlen_k << " for the backward, got " << p.seqlen_k);
   FA3_CHECK_ARG(p.nheads >= 1 && p.nheads <= 65535, "nheads must be in [1, 65535], got " << p.nheads);

@@ -18,7 +18,7 @@ namespace fa3 {
 template <Dtype kDtype, int kHeadDim, bool kCausal>
 void run_bwd_instance(BwdParams const& params, void* stream) {
   using Element = typename CutlassElement<kDtype>::type;
-  constexpr BwdTileSize kTile = bwd_tile_size(kHeadDim);
+  constexpr BwdTileSize kTile = bwd_tile_size(kHeadDim, kCausal);
   using Traits = BwdKernelTraits<Element, kHeadDim, kTile.block_m, kTile.block_n>;
   using Mainloop = MainloopBwdSm90<Traits, kCausal>;
   using Epilogue = EpilogueBwdSm90<Traits>;

@@ -40,7 +40,7 @@ __global__ void __launch_bounds__(Traits::kConsumerThreads)
     float const values[4] = {acc.x, acc.y, acc.z, acc.w};
     CUTLASS_PRAGMA_UNROLL
     for (int j = 0; j < 4; ++j) {
-      staged[int(cute::get<0>(coords(i + j))) * kRowElems + int(cute::get<1>(coords(i + j)))] =
+      staged[Order::row(coords(i + j)) * kRowElems + Order::column(coords(i + j))] =
           Element(values[j] * p.softmax_scale);
     }
   }
@@ -62,7 +62,7 @@ __global__ void __launch_bounds__(Traits::kConsumerThreads)
 
 template <class Traits>
 void run_bwd_postprocess(BwdParams const& p, void* stream) {
-  BwdWorkspaceLayout w = bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim);
+  BwdWorkspaceLayout w = bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim, p.causal);
   auto dq_accum = reinterpret_cast<float const*>(static_cast<char const*>(p.workspace) + w.dq_accum_offset);
   dim3 grid(w.m_blocks, p.nheads, p.batch);
   bwd_postprocess_kernel<Traits><<<grid, Traits::kConsumerThreads, 0, static_cast<cudaStream_t>(stream)>>>(

@@ -3,16 +3,18 @@
 // key/value head's group:
 //   producer (one warp): K and V once; then per step Q with its LSE and dO with its D through a
 //     two-stage ring (PipelineTmaAsync; TMA tiles plus bulk copies of the row vectors).
-//   consumers (two warpgroups, 64 keys each), per step:
+//   consumers (two warpgroups, 64 keys each), per step (FlashAttention-3's order):
 //     S^T = K Q^T, dP^T = V dO^T                       (shared-memory operands)
 //     P^T = exp2(S^T * scale_log2 - LSE_log2)          (in registers, while dP^T's GEMM runs)
+//     dS^T = P^T (dP^T - D)                            (in registers, once dP^T is done)
+//     dS^T -> shared memory (stmatrix, transposed)
 //     dV += P^T dO                                     (P^T as a register operand)
-//     dS^T = P^T (dP^T - D)                            (in registers, while dV's GEMM runs)
+//     dQ_partial = dS K                                (both warpgroups' dS; each takes half of dQ:
+//                                                       rows, columns or transposed, TiledMmaDQ)
 //     dK += dS^T Q                                     (dS^T as a register operand)
-//     dS^T -> shared memory (stmatrix, transposed); dQ_partial = dS K (each warpgroup half of
-//     dQ's columns), added to the fp32 dQ accumulator in global memory (the accumulator's
-//     order, bwd_dq_accum.hpp) by vector reductions from the registers, or (head dim 64, and
-//     deterministic mode) handed over in shared memory to
+//     dQ_partial is added to the fp32 dQ accumulator in global memory (the accumulator's order,
+//     bwd_dq_accum.hpp) by vector reductions from the registers (head dim 128), or (head dim 64,
+//     and deterministic mode) handed over in shared memory to
 //   the dQ writer (one warp of the producer warpgroup): adds each warpgroup's half of a step's
 //     dQ_partial to the accumulator with one bulk reduction (cp.reduce.async.bulk .add.f32).
 // The softmax scale of dK and dQ is applied at the end (epilogue, postprocess).
@@ -91,7 +93,7 @@ struct MainloopBwdSm90 {
 
   static Params to_underlying_arguments(BwdParams const& p) {
     using namespace cute;
-    BwdWorkspaceLayout w = bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim);
+    BwdWorkspaceLayout w = bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim, p.causal);
     char* ws = static_cast<char*>(p.workspace);
     GmemShape4 shape_q = make_shape(p.seqlen_q, p.headdim, p.nheads, p.batch);
     GmemShape4 shape_k = make_shape(p.seqlen_k, p.headdim, p.nheads_kv, p.batch);
@@ -231,13 +233,15 @@ struct MainloopBwdSm90 {
 
     Tensor tSrS = partition_fragment_C(mma_sdp, Shape<Int_N, Int_M>{});
     Tensor tSrdP = partition_fragment_C(mma_sdp, Shape<Int_N, Int_M>{});
-    Tensor tdQrdQ = partition_fragment_C(mma_dq, Shape<Int_M, Int_D>{});
+    Tensor tdQrdQ = partition_fragment_C(mma_dq, typename Traits::DqTile{});
     static_assert(decltype(size(tdQrdQ))::value == DqOrder::kValuesPerThread);
     Tensor tScS = thr_sdp.partition_C(make_identity_tensor(Shape<Int_N, Int_M>{}));  // (key, query) in the tiles
     Tensor scores = make_tensor(tSrS.data(), acc_rowcol(tSrS.layout()));
     Tensor dp = make_tensor(tSrdP.data(), acc_rowcol(tSrdP.layout()));
     Tensor coords = make_tensor(tScS.data(), acc_rowcol(tScS.layout()));
     constexpr int kQueriesPerThread = decltype(size<1>(coords))::value;
+    // 80-row tiles read the LSE and D where they are used: held, they are 40 registers per thread.
+    constexpr bool kStatsAtUse = Traits::kDqTransposed;
     // A step's row vector (LSE or D, shared memory) at this thread's j-th query column.
     auto query_value = [&](float const* row_vector, int j) { return row_vector[int(get<1>(coords(0, j)))]; };
     // P^T and dS^T in the input precision: the register A operands of dV and dK's GEMMs.
@@ -262,8 +266,10 @@ struct MainloopBwdSm90 {
       // the wait, their latency stalled the first exponentials; issued after the GEMMs, they
       // still did (queued behind the GEMMs' operand reads, ncu).
       float lse[kQueriesPerThread];
-      CUTLASS_PRAGMA_UNROLL
-      for (int j = 0; j < kQueriesPerThread; ++j) lse[j] = query_value(smem.lse_log2[s], j);
+      if constexpr (!kStatsAtUse) {
+        CUTLASS_PRAGMA_UNROLL
+        for (int j = 0; j < kQueriesPerThread; ++j) lse[j] = query_value(smem.lse_log2[s], j);
+      }
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrK, tSrQ(_, _, _, s), tSrS);
       warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_sdp, tSrV, tSrdO(_, _, _, s), tSrdP);
       // P^T = exp2(S^T scale_log2 - LSE_log2), the forward's probabilities recomputed, while
@@ -272,8 +278,9 @@ struct MainloopBwdSm90 {
       warpgroup_fence_operand(tSrS);
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < size<1>(scores); ++j) {
+        float const l = kStatsAtUse ? query_value(smem.lse_log2[s], j) : lse[j];
         CUTLASS_PRAGMA_UNROLL
-        for (int i = 0; i < size<0>(scores); ++i) scores(i, j) = exp2f(fmaf(scores(i, j), params.scale_log2, -lse[j]));
+        for (int i = 0; i < size<0>(scores); ++i) scores(i, j) = exp2f(fmaf(scores(i, j), params.scale_log2, -l));
       }
       // The mask as its own pass behind one warp-uniform branch: inside the loop above its
       // per-element test cost every step ~90 instructions (causal, seen in the SASS).
@@ -284,8 +291,10 @@ struct MainloopBwdSm90 {
         }
       }
       float dsum[kQueriesPerThread];
-      CUTLASS_PRAGMA_UNROLL
-      for (int j = 0; j < kQueriesPerThread; ++j) dsum[j] = query_value(smem.dsum[s], j);
+      if constexpr (!kStatsAtUse) {
+        CUTLASS_PRAGMA_UNROLL
+        for (int j = 0; j < kQueriesPerThread; ++j) dsum[j] = query_value(smem.dsum[s], j);
+      }
       // dS^T = P^T (dP^T - D), the gradient of the scores (before the softmax scale), once dP^T's
       // GEMM is done; P^T and dS^T are then rounded together and dV's GEMM is issued after
       // (FlashAttention-3's order). Issuing dV's GEMM on P^T before, to compute dS^T under it, kept
@@ -296,8 +305,9 @@ struct MainloopBwdSm90 {
       warpgroup_fence_operand(tSrdP);
       CUTLASS_PRAGMA_UNROLL
       for (int j = 0; j < size<1>(dp); ++j) {
+        float const d = kStatsAtUse ? query_value(smem.dsum[s], j) : dsum[j];
         CUTLASS_PRAGMA_UNROLL
-        for (int i = 0; i < size<0>(dp); ++i) dp(i, j) = scores(i, j) * (dp(i, j) - dsum[j]);
+        for (int i = 0; i < size<0>(dp); ++i) dp(i, j) = scores(i, j) * (dp(i, j) - d);
       }
       CUTLASS_PRAGMA_UNROLL
       for (int i = 0; i < size(rP); ++i) rP(i) = static_cast<Element>(tSrS(i));
@@ -310,8 +320,13 @@ struct MainloopBwdSm90 {
       cutlass::arch::fence_view_async_shared();  // visible to the async proxy (dQ's GEMM)
       cutlass::arch::NamedBarrier::sync(Traits::kConsumerThreads, int(BwdNamedBarrier::kDsReady));
       // (its operands partitioned here, not ahead of the loop: that measured 2% slower at head dim 64)
-      warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, thr_dq.partition_fragment_A(sdS)(_, _, _, ds_buffer),
-                                                       thr_dq.partition_fragment_B(sKt), tdQrdQ);
+      if constexpr (Traits::kDqTransposed) {
+        warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, thr_dq.partition_fragment_A(sKt),
+                                                         thr_dq.partition_fragment_B(sdS)(_, _, _, ds_buffer), tdQrdQ);
+      } else {
+        warpgroup_gemm</*zero_init=*/true, /*wait=*/-1>(mma_dq, thr_dq.partition_fragment_A(sdS)(_, _, _, ds_buffer),
+                                                         thr_dq.partition_fragment_B(sKt), tdQrdQ);
+      }
       warpgroup_gemm</*zero_init=*/false, /*wait=*/-1>(mma_dkv, tDrdS, tDrQt(_, _, _, s), tdKrdK);
       ds_buffer ^= 1;
       warpgroup_wait<1>();  // dV's and dQ's GEMMs are done (groups finish in order), dK's runs

@@ -35,3 +35,18 @@ def test_exponentials_after_a_full_wait_are_not_under_a_gemm():
 def test_exponentials_after_a_wait_with_nothing_issued_are_not_under_a_gemm():
     ins = [GEMM, GEMM, WAIT1, WAIT1, EXP, GEMM, WAIT1]
     assert check_sass.backward_exponentials_under_gemm(ins) == ([0, 1, 0], [2, 0, 1], False)
+
+
+def _bwd_kernel(element: str, headdim: int, block_m: int, causal: bool) -> str:
+    return (f"_ZN3fa316flash_bwd_kernelINS_18FlashBwdKernelSm90INS_15BwdKernelTraitsIN7cutlass{element}"
+            f"ELi{headdim}ELi{block_m}ELi128EEENS_15MainloopBwdSm90IS5_Lb{int(causal)}EEENS_15EpilogueBwdSm90"
+            f"IS5_EEEEEEvNT_6ParamsE")
+
+
+def test_backward_spill_allowances_name_only_their_kernels():
+    # Mangled names as cuobjdump prints them for the built extension (bf16 and fp16 alike).
+    for element in ("10bfloat16_t", "6half_t"):
+        assert check_sass.allowed_local(_bwd_kernel(element, 64, 128, False)) == 2
+        assert check_sass.allowed_local(_bwd_kernel(element, 64, 128, True)) == 14
+        assert check_sass.allowed_local(_bwd_kernel(element, 128, 80, False)) == 7
+        assert check_sass.allowed_local(_bwd_kernel(element, 128, 64, True)) == 0  # no spill allowed

@@ -98,3 +98,17 @@ def test_require_hopper_names_a_non_hopper_gpu(monkeypatch):
         require_hopper(torch.device("cuda", 0))
     assert str(info.value) == ("fa3 kernels need an NVIDIA Hopper GPU (sm_90: H100, H200); "
                                "cuda:0 is NVIDIA A100-SXM4-80GB (sm_80)")
+
+
+@requires_extension
+def test_bwd_workspace_rounds_rows_to_the_kernels_query_tile():
+    # dQ's fp32 accumulator, LSE and D per padded row (each array 256-byte aligned), and one turn
+    # counter per query tile; the backward's query tile is 128 rows at head dim 64, 80 at head dim
+    # 128 without the causal mask, 64 with it (hopper/bwd_tile_size.h).
+    def expected(rows, hdim, tiles):
+        return rows * hdim * 4 + 2 * max(256, rows * 4) + 256 * ((tiles * 4 + 255) // 256)
+    ext = extension()
+    assert ext.bwd_workspace_bytes(1, 60, 1, 64, False) == expected(128, 64, 1)
+    assert ext.bwd_workspace_bytes(1, 60, 1, 64, True) == expected(128, 64, 1)
+    assert ext.bwd_workspace_bytes(1, 200, 1, 128, False) == expected(240, 128, 3)
+    assert ext.bwd_workspace_bytes(1, 200, 1, 128, True) == expected(256, 128, 4)
