@@ -9,9 +9,9 @@
 //     16k: 491 -> 500 TFLOP/s, causal 465 -> 491, 2k 408 -> 415) although it spills a word
 //     (28 bytes causal); before that order it measured 14.08 ms vs 11.74 (07a6a1d).
 //   head dim 128: 80 rows without the mask (FlashAttention-3's; dQ transposed, LSE and D read
-//     where used): 2k 471 -> 486 TFLOP/s; 16k within the run-to-run spread. 64 rows causal:
-//     80 measured 537 vs 563 there (..._h200_ab_bwd_fa3_order.txt).
-// (..._h100_ab_bwd_128rows64_80rows128.txt)
+//     where used; 16 bytes spilled): 16k 577 -> 604 TFLOP/s, 2k 477 -> 488 (five rounds). 64 rows
+//     causal: 80 measured 537 vs 563 there (..._h200_ab_bwd_fa3_order.txt).
+// (benchmarks/results/2026-12-07_h100_ab_bwd_128rows64_80rows128.txt, ..._80rows128_more_rounds.txt)
 #pragma once
 
 namespace fa3 {

@@ -105,8 +105,11 @@ def test_bwd_workspace_rounds_rows_to_the_kernels_query_tile():
     # dQ's fp32 accumulator, LSE and D per padded row (each array 256-byte aligned), and one turn
     # counter per query tile; the backward's query tile is 128 rows at head dim 64, 80 at head dim
     # 128 without the causal mask, 64 with it (hopper/bwd_tile_size.h).
+    def aligned(nbytes):
+        return (nbytes + 255) // 256 * 256
+
     def expected(rows, hdim, tiles):
-        return rows * hdim * 4 + 2 * max(256, rows * 4) + 256 * ((tiles * 4 + 255) // 256)
+        return aligned(rows * hdim * 4) + 2 * aligned(rows * 4) + aligned(tiles * 4)
     ext = extension()
     assert ext.bwd_workspace_bytes(1, 60, 1, 64, False) == expected(128, 64, 1)
     assert ext.bwd_workspace_bytes(1, 60, 1, 64, True) == expected(128, 64, 1)
