@@ -6,8 +6,9 @@
 // memory needs as many bytes per clock as the SM's shared memory gives.
 //   head dim 64: 128 rows, causal too (FlashAttention-3's tile; 32+32+64+64 registers). With
 //     FlashAttention-3's step order and dQ split by rows it measured faster than 64 rows (H100,
-//     16k: 491 -> 500 TFLOP/s, causal 465 -> 491, 2k 408 -> 415) although it spills a word
-//     (28 bytes causal); before that order it measured 14.08 ms vs 11.74 (07a6a1d).
+//     16k: 491 -> 500 TFLOP/s, causal 465 -> 491, 2k 408 -> 415), then with the LSE and D read
+//     where used (no spill; 12 bytes causal) 508 -> 533, causal 493 -> 510
+//     (..._h100_ab_bwd_hdim64_stats_at_use.txt); before that order it measured 14.08 ms vs 11.74 (07a6a1d).
 //   head dim 128: 80 rows without the mask (FlashAttention-3's; dQ transposed, LSE and D read
 //     where used; 16 bytes spilled): 16k 577 -> 604 TFLOP/s, 2k 477 -> 488 (five rounds). 64 rows
 //     causal: 80 measured 537 vs 563 there (..._h200_ab_bwd_fa3_order.txt).
