@@ -36,7 +36,7 @@ struct BwdKernelTraits {
   using Int_M = cute::Int<kBlockM>;
   using Int_N = cute::Int<kBlockN>;
   using Int_D = cute::Int<kHeadDim>;
-  using KeysSplit = cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>;     // M (keys) across warpgroups
+  using KeysSplit = cute::Layout<cute::Shape<cute::_2, cute::_1, cute::_1>>;     // M across warpgroups (keys; dQ: rows or, transposed, head dim)
   using ColumnsSplit = cute::Layout<cute::Shape<cute::_1, cute::_2, cute::_1>>;  // N (head dim) across them
 
   // S^T = K Q^T and dP^T = V dO^T: (keys, queries, head dim), both operands K-major in smem.

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "bwd_tile_size.h"
+#include "flash_bwd_params.h"
 
 namespace fa3 {
 
@@ -20,18 +21,19 @@ struct BwdWorkspaceLayout {
   int64_t bytes;
 };
 
-inline BwdWorkspaceLayout bwd_workspace_layout(int batch, int seqlen_q, int nheads, int headdim, bool causal) {
+// The layout for a backward call: its query tile (bwd_tile_size: head dim, causal) sets the padding.
+inline BwdWorkspaceLayout bwd_workspace_layout(BwdParams const& p) {
   BwdWorkspaceLayout w{};
-  const int block_m = bwd_tile_size(headdim, causal).block_m;
-  w.m_blocks = (seqlen_q + block_m - 1) / block_m;
+  const int block_m = bwd_tile_size(p.headdim, p.causal).block_m;
+  w.m_blocks = (p.seqlen_q + block_m - 1) / block_m;
   w.seqlen_q_rounded = w.m_blocks * block_m;
-  const int64_t rows = int64_t(batch) * nheads * w.seqlen_q_rounded;
+  const int64_t rows = int64_t(p.batch) * p.nheads * w.seqlen_q_rounded;
   auto aligned = [](int64_t bytes) { return (bytes + 255) / 256 * 256; };  // each array 256-byte aligned
   w.dq_accum_offset = 0;
-  w.lse_log2_offset = aligned(rows * headdim * 4);
+  w.lse_log2_offset = aligned(rows * p.headdim * 4);
   w.dsum_offset = w.lse_log2_offset + aligned(rows * 4);
   w.counter_offset = w.dsum_offset + aligned(rows * 4);
-  w.bytes = w.counter_offset + aligned(int64_t(batch) * nheads * w.m_blocks * 4);
+  w.bytes = w.counter_offset + aligned(int64_t(p.batch) * p.nheads * w.m_blocks * 4);
   return w;
 }
 

@@ -30,7 +30,7 @@ void run_head_dim(const BwdParams& p, void* stream) {
 }  // namespace
 
 int64_t bwd_workspace_bytes(const BwdParams& p) {
-  return bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim, p.causal).bytes;
+  return bwd_workspace_layout(p).bytes;
 }
 
 void run_bwd(const BwdParams& p, void* stream) {

@@ -57,7 +57,7 @@ __global__ void __launch_bounds__(kThreads)
 
 void run_bwd_preprocess(const BwdParams& p, void* stream) {
   auto s = static_cast<cudaStream_t>(stream);
-  BwdWorkspaceLayout w = bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim, p.causal);
+  BwdWorkspaceLayout w = bwd_workspace_layout(p);
   char* ws = static_cast<char*>(p.workspace);
   FA3_CUDA_CHECK(cudaMemsetAsync(ws + w.dq_accum_offset, 0, w.lse_log2_offset - w.dq_accum_offset, s));
   FA3_CUDA_CHECK(cudaMemsetAsync(ws + w.counter_offset, 0, w.bytes - w.counter_offset, s));

@@ -93,7 +93,7 @@ struct MainloopBwdSm90 {
 
   static Params to_underlying_arguments(BwdParams const& p) {
     using namespace cute;
-    BwdWorkspaceLayout w = bwd_workspace_layout(p.batch, p.seqlen_q, p.nheads, p.headdim, p.causal);
+    BwdWorkspaceLayout w = bwd_workspace_layout(p);
     char* ws = static_cast<char*>(p.workspace);
     GmemShape4 shape_q = make_shape(p.seqlen_q, p.headdim, p.nheads, p.batch);
     GmemShape4 shape_k = make_shape(p.seqlen_k, p.headdim, p.nheads_kv, p.batch);
