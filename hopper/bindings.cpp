@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <tuple>
 
+#include "bwd_schedule.h"
 #include "device_info.h"
 #include "errors.h"
 #include "flash_bwd_params.h"
@@ -113,6 +114,21 @@ void fwd_fp8(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v_t, std::uintpt
   fa3::run_fwd(p, as_stream(stream));
 }
 
+// The sizes and flags of a backward call, shared by bwd, bwd_workspace_bytes and bwd_schedule.
+fa3::BwdParams bwd_sizes_and_flags(int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim,
+                                   bool causal, bool deterministic) {
+  fa3::BwdParams p{};
+  p.batch = batch;
+  p.seqlen_q = seqlen_q;
+  p.seqlen_k = seqlen_k;
+  p.nheads = nheads;
+  p.nheads_kv = nheads_kv;
+  p.headdim = headdim;
+  p.causal = causal;
+  p.deterministic = deterministic;
+  return p;
+}
+
 // Backward (fp16/bf16): q, k, v, o, dout and dq, dk, dv with (batch, row, head) strides; lse
 // (batch, nheads, seqlen_q) fp32 from the forward; bwd_workspace_bytes(...) of device memory.
 void bwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o, std::uintptr_t dout,
@@ -121,7 +137,7 @@ void bwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
          StrideTuple dq_stride, StrideTuple dk_stride, StrideTuple dv_stride, int batch, int seqlen_q, int seqlen_k,
          int nheads, int nheads_kv, int headdim, float softmax_scale, bool causal, int dtype, bool deterministic,
          std::uintptr_t workspace, int64_t workspace_bytes, std::uintptr_t stream) {
-  fa3::BwdParams p{};
+  fa3::BwdParams p = bwd_sizes_and_flags(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal, deterministic);
   p.q = as_ptr<const void>(q);
   p.k = as_ptr<const void>(k);
   p.v = as_ptr<const void>(v);
@@ -139,16 +155,8 @@ void bwd(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v, std::uintptr_t o,
   p.dq_stride = as_strides(dq_stride);
   p.dk_stride = as_strides(dk_stride);
   p.dv_stride = as_strides(dv_stride);
-  p.batch = batch;
-  p.seqlen_q = seqlen_q;
-  p.seqlen_k = seqlen_k;
-  p.nheads = nheads;
-  p.nheads_kv = nheads_kv;
-  p.headdim = headdim;
   p.softmax_scale = softmax_scale;
-  p.causal = causal;
   p.dtype = static_cast<fa3::Dtype>(dtype);
-  p.deterministic = deterministic;
   p.workspace = as_ptr<void>(workspace);
   p.workspace_bytes = workspace_bytes;
   fa3::run_bwd(p, as_stream(stream));
@@ -230,16 +238,39 @@ PYBIND11_MODULE(_C, m) {
         "head dims 64, 128): dq, dk, dv from q, k, v, o, dout and the forward's lse, with\n"
         "bwd_workspace_bytes(...) bytes of device memory at workspace (256-byte aligned).");
 
-  m.def("bwd_workspace_bytes", [](int batch, int seqlen_q, int nheads, int headdim, bool causal) {
-    fa3::BwdParams p{};
-    p.batch = batch;
-    p.seqlen_q = seqlen_q;
-    p.nheads = nheads;
-    p.headdim = headdim;
-    p.causal = causal;
-    return fa3::bwd_workspace_bytes(p);
-  }, py::arg("batch"), py::arg("seqlen_q"), py::arg("nheads"), py::arg("headdim"), py::arg("causal"),
-     "Bytes of device workspace bwd needs (dQ's fp32 accumulator and per-row vectors).");
+  m.def("bwd_workspace_bytes", [](int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim,
+                                  bool causal, bool deterministic, int num_sms) {
+    return fa3::bwd_workspace_bytes(
+        bwd_sizes_and_flags(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal, deterministic), num_sms);
+  }, py::arg("batch"), py::arg("seqlen_q"), py::arg("seqlen_k"), py::arg("nheads"), py::arg("nheads_kv"),
+     py::arg("headdim"), py::arg("causal"), py::arg("deterministic"), py::arg("num_sms"),
+     "Bytes of device workspace bwd needs on a device of num_sms SMs (dQ's fp32 accumulator, per-row\n"
+     "vectors, and the split tiles' dK and dV when the launch is persistent: hopper/bwd_schedule.h).");
+
+  m.def("bwd_schedule", [](int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim,
+                           bool causal, bool deterministic, int num_sms) {
+    fa3::BwdParams p = bwd_sizes_and_flags(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal,
+                                           deterministic);
+    fa3::BwdSplitPlan plan = fa3::bwd_split_plan(p, num_sms);
+    fa3::BwdTileList tiles = fa3::bwd_tile_list(p);
+    int const block_m = fa3::bwd_tile_size(headdim, causal).block_m;
+    int const m_blocks = (seqlen_q + block_m - 1) / block_m;
+    py::list ctas;
+    for (int cta = 0; cta < plan.num_ctas(); ++cta) {
+      fa3::BwdUnit unit = plan.unit(cta);
+      fa3::BwdTileList::Tile t = tiles.decode(unit.tile);
+      py::list steps;
+      fa3::BwdSteps::of(unit, 0, m_blocks, nheads / nheads_kv).for_each_head([&](int g, int m_first, int m_last) {
+        for (int m = m_first; m < m_last; ++m) steps.append(py::make_tuple(g, m));
+      });
+      ctas.append(py::make_tuple(t.n_block, t.bidh_kv, t.bidb, unit.split, steps));
+    }
+    return py::make_tuple(plan.pieces, ctas);
+  }, py::arg("batch"), py::arg("seqlen_q"), py::arg("seqlen_k"), py::arg("nheads"), py::arg("nheads_kv"),
+     py::arg("headdim"), py::arg("causal"), py::arg("deterministic"), py::arg("num_sms"),
+     "The backward kernel's work (hopper/bwd_schedule.h), for tests: (pieces per cut key tile, per CTA of the\n"
+     "grid (key tile, key/value head, batch, index of the cut tile or -1, steps)), each step (query head in the\n"
+     "group, query tile), listed as if every query tile saw every key tile (causal only changes the plan).");
 
   m.def("fwd_tile_size", [](int headdim, bool fp8) {
     FA3_CHECK_ARG(headdim == 64 || headdim == 128 || headdim == 256, "headdim must be 64, 128 or 256, got " << headdim);

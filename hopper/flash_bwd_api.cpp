@@ -6,6 +6,7 @@
 
 #include "bwd_tile_size.h"
 #include "bwd_workspace.h"
+#include "device_info.h"
 #include "errors.h"
 #include "flash_bwd_instances.h"
 #include "flash_bwd_params.h"
@@ -29,22 +30,23 @@ void run_head_dim(const BwdParams& p, void* stream) {
 
 }  // namespace
 
-int64_t bwd_workspace_bytes(const BwdParams& p) {
-  return bwd_workspace_layout(p).bytes;
+int64_t bwd_workspace_bytes(const BwdParams& p, int num_sms) {
+  return bwd_workspace_layout(p, num_sms).bytes;
 }
 
 void run_bwd(const BwdParams& p, void* stream) {
   FA3_CHECK_ARG(p.batch >= 1 && p.batch <= 65535, "batch must be in [1, 65535], got " << p.batch);
   FA3_CHECK_ARG(p.seqlen_q >= 1, "seqlen_q must be >= 1, got " << p.seqlen_q);
   FA3_CHECK_ARG(p.seqlen_k >= 1, "seqlen_k must be >= 1, got " << p.seqlen_k);
-  const int64_t max_seqlen_k = 65535LL * bwd_tile_size(p.headdim, p.causal).block_n;  // key tiles on gridDim.y
-  FA3_CHECK_ARG(p.seqlen_k <= max_seqlen_k,
-                "seqlen_k must be <= " << max_seqlen_k << " for the backward, got " << p.seqlen_k);
   FA3_CHECK_ARG(p.nheads >= 1 && p.nheads <= 65535, "nheads must be in [1, 65535], got " << p.nheads);
   FA3_CHECK_ARG(p.nheads_kv >= 1 && p.nheads_kv <= 65535 && p.nheads % p.nheads_kv == 0,
                 "nheads (" << p.nheads << ") must be a multiple of nheads_kv (" << p.nheads_kv << ")");
   FA3_CHECK_ARG(p.headdim == 64 || p.headdim == 128,
                 "headdim must be 64 or 128 for the backward, got " << p.headdim);
+  const int64_t block_n = bwd_tile_size(p.headdim, p.causal).block_n;
+  const int64_t key_tiles = (p.seqlen_k + block_n - 1) / block_n * p.nheads_kv * p.batch;  // bwd_schedule.h
+  FA3_CHECK_ARG(key_tiles <= INT32_MAX, "batch * nheads_kv * ceil(seqlen_k / " << block_n << ") must be <= "
+                                            << INT32_MAX << " for the backward, got " << key_tiles);
   FA3_CHECK_ARG(p.dtype == Dtype::kFloat16 || p.dtype == Dtype::kBFloat16,
                 "dtype must be 0 (fp16) or 1 (bf16) for the backward, got " << static_cast<int>(p.dtype));
   check_tma_tensor(p.q, p.q_stride, p.seqlen_q, p.nheads, p.batch, p.dtype, "q");
@@ -56,7 +58,7 @@ void run_bwd(const BwdParams& p, void* stream) {
   check_tma_tensor(p.dk, p.dk_stride, p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "dk");
   check_tma_tensor(p.dv, p.dv_stride, p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "dv");
   FA3_CHECK_ARG(p.lse != nullptr, "lse must not be a null pointer");
-  const int64_t workspace_bytes = bwd_workspace_bytes(p);
+  const int64_t workspace_bytes = bwd_workspace_bytes(p, current_device_sm_count());
   FA3_CHECK_ARG(p.workspace != nullptr && p.workspace_bytes >= workspace_bytes,
                 "workspace must hold " << workspace_bytes << " bytes (bwd_workspace_bytes), got "
                                        << p.workspace_bytes << " at " << p.workspace);

@@ -1,7 +1,8 @@
-// The backward kernel: one CTA per (key tile, key/value head, batch). Assigns warp roles (a
-// producer warpgroup whose warp 0 loads and warp 1 writes dQ, two consumer warpgroups), sets
-// their register budgets, wires the Q/dO pipeline and the K/V barrier, and runs the mainloop
-// and epilogue collectives. Key tiles go to blockIdx.x so that lower tiles start first
+// The backward kernel: one CTA per (key tile, key/value head, batch), or per piece of a key tile
+// cut in the last wave (bwd_schedule.h). Assigns warp roles (a producer warpgroup whose warp 0
+// loads and warp 1 writes dQ, two consumer warpgroups), sets their register budgets, wires the
+// Q/dO pipeline and the K/V barrier, and runs the mainloop, the cut tiles' sum and the epilogue
+// collectives. Key tiles vary fastest in the CTA order so that lower tiles start first
 // (deterministic mode relies on that order; heads first instead was measured no faster:
 // benchmarks/results/2026-11-23_h100_ab_bwd_grid_order.txt).
 #pragma once
@@ -9,6 +10,9 @@
 #include <cute/tensor.hpp>
 #include <cutlass/arch/reg_reconfig.h>
 #include <cutlass/pipeline/pipeline.hpp>
+
+#include "bwd_schedule.h"
+#include "bwd_split_sum.hpp"
 
 namespace fa3 {
 
@@ -21,13 +25,18 @@ struct FlashBwdKernelSm90 {
     typename Mainloop::SharedStorage mainloop;
     alignas(16) typename Pipeline::SharedStorage pipeline;
     alignas(16) cutlass::arch::ClusterTransactionBarrier barrier_kv;
+    int split_ticket;  // BwdSplitSum's broadcast
   };
   static constexpr int kSharedStorageSize = sizeof(SharedStorage);
   static_assert(kSharedStorageSize <= 227 * 1024, "more shared memory than an SM90 CTA may have (227 KB)");
 
+  using SplitSum = BwdSplitSum<Traits>;
   struct Params {
     typename Mainloop::Params mainloop;
     typename Epilogue::Params epilogue;
+    typename SplitSum::Params split_sum;
+    BwdTileList tiles;
+    BwdSplitPlan plan;  // bwd_split_plan(); its num_ctas() is the grid
   };
 
   CUTLASS_DEVICE void operator()(Params const& params, char* smem_buf) const {
@@ -35,9 +44,11 @@ struct FlashBwdKernelSm90 {
     SharedStorage& smem = *reinterpret_cast<SharedStorage*>(smem_buf);
     int const warp_group = cutlass::canonical_warp_group_idx();
     int const warp_in_group = cutlass::canonical_warp_idx_sync() % 4;
-    int const n_block = blockIdx.x;
-    int const bidh_kv = blockIdx.y;
-    int const bidb = blockIdx.z;
+    BwdUnit const unit = params.plan.unit(blockIdx.x);
+    BwdTileList::Tile const tile = params.tiles.decode(unit.tile);
+    int const n_block = tile.n_block;
+    int const bidh_kv = tile.bidh_kv;
+    int const bidb = tile.bidb;
     Mainloop mainloop;
 
     if (warp_group == 0 && warp_in_group == 0 && cute::elect_one_sync()) {
@@ -52,17 +63,16 @@ struct FlashBwdKernelSm90 {
     Pipeline pipeline(smem.pipeline, pipeline_params, Shape<_1, _1, _1>{});
     __syncthreads();  // barriers initialized before anyone waits on them
 
-    // Query tiles that see this key tile (all of them unless causal).
-    int const m_begin = params.mainloop.mask.m_block_begin(n_block);
-    int const m_end = params.mainloop.m_blocks;
+    // The unit's steps: of the query tiles that see this key tile (all of them unless causal).
+    BwdSteps const steps = BwdSteps::of(unit, params.mainloop.mask.m_block_begin(n_block), params.mainloop.m_blocks,
+                                        params.mainloop.group_size);
     if (warp_group == 0) {
       cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegs>();
-      if (warp_in_group == 0 && m_begin < m_end) {
+      if (warp_in_group == 0 && !steps.empty()) {
         auto write = cutlass::make_producer_start_state<Pipeline>();
-        mainloop.load(params.mainloop, pipeline, write, smem.mainloop, smem.barrier_kv, n_block, bidh_kv, bidb,
-                      m_begin, m_end);
-      } else if (warp_in_group == 1 && m_begin < m_end && Mainloop::uses_dq_writer(params.mainloop)) {
-        mainloop.store_dq(params.mainloop, smem.mainloop, n_block, bidh_kv, bidb, m_begin, m_end);
+        mainloop.load(params.mainloop, pipeline, write, smem.mainloop, smem.barrier_kv, n_block, bidh_kv, bidb, steps);
+      } else if (warp_in_group == 1 && !steps.empty() && Mainloop::uses_dq_writer(params.mainloop)) {
+        mainloop.store_dq(params.mainloop, smem.mainloop, n_block, bidh_kv, bidb, steps);
       }
     } else {
       cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();
@@ -73,7 +83,11 @@ struct FlashBwdKernelSm90 {
       Tensor tdKrdK = partition_fragment_C(mma_dkv, tile_kv);
       Tensor tdVrdV = partition_fragment_C(mma_dkv, tile_kv);
       mainloop.mma(params.mainloop, pipeline, read, tdKrdK, tdVrdV, thread_idx, smem.mainloop, smem.barrier_kv,
-                   n_block, bidh_kv, bidb, m_begin, m_end);
+                   n_block, bidh_kv, bidb, steps);
+      if (unit.split >= 0 &&
+          !SplitSum{}.add_and_finish(params.split_sum, unit.split, tdKrdK, tdVrdV, thread_idx, smem.split_ticket)) {
+        return;  // another piece of the tile stores it
+      }
       Epilogue{}.store(params.epilogue, tdKrdK, tdVrdV, thread_idx, n_block, bidh_kv, bidb);
     }
   }

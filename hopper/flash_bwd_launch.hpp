@@ -1,12 +1,14 @@
 // Host launcher of the backward main kernel for one (dtype, head dim, causal): builds the
-// collectives' parameters (TMA descriptors included), launches one CTA per (key tile,
-// key/value head, batch), then the dQ postprocess of the same tile order.
+// collectives' parameters (TMA descriptors included) and the plan of which CTA runs which key
+// tile or piece of one (bwd_schedule.h), launches it, then the dQ postprocess.
 #pragma once
 
 #include "bwd_kernel_traits.h"
+#include "bwd_schedule.h"
 #include "bwd_tile_size.h"
 #include "cuda_check.h"
 #include "cutlass_element.h"
+#include "device_info.h"
 #include "epilogue_bwd_sm90.hpp"
 #include "flash_bwd_instances.h"
 #include "flash_bwd_kernel_sm90.hpp"
@@ -23,15 +25,19 @@ void run_bwd_instance(BwdParams const& params, void* stream) {
   using Mainloop = MainloopBwdSm90<Traits, kCausal>;
   using Epilogue = EpilogueBwdSm90<Traits>;
   using Kernel = FlashBwdKernelSm90<Traits, Mainloop, Epilogue>;
-  typename Kernel::Params kernel_params{Mainloop::to_underlying_arguments(params),
-                                        Epilogue::to_underlying_arguments(params)};
+  int const num_sms = current_device_sm_count();
+  BwdSplitPlan const plan = bwd_split_plan(params, num_sms);
+  BwdWorkspaceLayout const workspace = bwd_workspace_layout(params, num_sms);
+  typename Kernel::Params kernel_params{Mainloop::to_underlying_arguments(params, workspace),
+                                        Epilogue::to_underlying_arguments(params),
+                                        Kernel::SplitSum::to_underlying_arguments(params, workspace, plan),
+                                        bwd_tile_list(params), plan};
   auto kernel = flash_bwd_kernel<Kernel>;
   constexpr int kSmem = Kernel::kSharedStorageSize;
   FA3_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-  dim3 grid((params.seqlen_k + kTile.block_n - 1) / kTile.block_n, params.nheads_kv, params.batch);
-  kernel<<<grid, Kernel::kThreads, kSmem, static_cast<cudaStream_t>(stream)>>>(kernel_params);
+  kernel<<<plan.num_ctas(), Kernel::kThreads, kSmem, static_cast<cudaStream_t>(stream)>>>(kernel_params);
   FA3_CHECK_LAUNCH();
-  run_bwd_postprocess<Traits>(params, stream);
+  run_bwd_postprocess<Traits>(params, workspace, stream);
 }
 
 }  // namespace fa3

@@ -36,7 +36,8 @@ struct BwdParams {
 // `stream` (a cudaStream_t): preprocess, main kernel, dQ postprocess.
 void run_bwd(const BwdParams& params, void* stream);
 
-// Bytes of workspace run_bwd needs for these sizes (pointers and strides are not read).
-int64_t bwd_workspace_bytes(const BwdParams& params);
+// Bytes of workspace run_bwd needs for these sizes and flags on a device of num_sms SMs
+// (pointers and strides are not read).
+int64_t bwd_workspace_bytes(const BwdParams& params, int num_sms);
 
 }  // namespace fa3

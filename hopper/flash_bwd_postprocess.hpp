@@ -61,8 +61,7 @@ __global__ void __launch_bounds__(Traits::kConsumerThreads)
 }
 
 template <class Traits>
-void run_bwd_postprocess(BwdParams const& p, void* stream) {
-  BwdWorkspaceLayout w = bwd_workspace_layout(p);
+void run_bwd_postprocess(BwdParams const& p, BwdWorkspaceLayout const& w, void* stream) {
   auto dq_accum = reinterpret_cast<float const*>(static_cast<char const*>(p.workspace) + w.dq_accum_offset);
   dim3 grid(w.m_blocks, p.nheads, p.batch);
   bwd_postprocess_kernel<Traits><<<grid, Traits::kConsumerThreads, 0, static_cast<cudaStream_t>(stream)>>>(

@@ -1,6 +1,6 @@
 // Backward mainloop (fp16/bf16), split as a CUTLASS collective. A CTA keeps one key tile (K, V)
-// in shared memory and visits the query tiles that see it, for every query head of its
-// key/value head's group:
+// in shared memory and visits its steps (bwd_schedule.h): the query tiles that see it, for
+// every query head of its key/value head's group, or a piece of that list:
 //   producer (one warp): K and V once; then per step Q with its LSE and dO with its D through a
 //     two-stage ring (PipelineTmaAsync; TMA tiles plus bulk copies of the row vectors).
 //   consumers (two warpgroups, 64 keys each), per step (FlashAttention-3's order):
@@ -25,6 +25,7 @@
 #include <cutlass/pipeline/pipeline.hpp>
 
 #include "bwd_dq_accum.hpp"
+#include "bwd_schedule.h"
 #include "bwd_workspace.h"
 #include "flash_bwd_params.h"
 #include "mask.hpp"
@@ -91,9 +92,8 @@ struct MainloopBwdSm90 {
     bool deterministic;
   };
 
-  static Params to_underlying_arguments(BwdParams const& p) {
+  static Params to_underlying_arguments(BwdParams const& p, BwdWorkspaceLayout const& w) {
     using namespace cute;
-    BwdWorkspaceLayout w = bwd_workspace_layout(p);
     char* ws = static_cast<char*>(p.workspace);
     GmemShape4 shape_q = make_shape(p.seqlen_q, p.headdim, p.nheads, p.batch);
     GmemShape4 shape_k = make_shape(p.seqlen_k, p.headdim, p.nheads_kv, p.batch);
@@ -145,10 +145,10 @@ struct MainloopBwdSm90 {
   }
 
   // Producer, one warp (one elected lane issues the copies): K and V of key tile n_block, then
-  // Q, LSE, dO and D of query tiles [m_begin, m_end) for every query head of the group.
+  // Q, LSE, dO and D of each step.
   CUTLASS_DEVICE void load(Params const& params, Pipeline& pipeline, PipelineState& write, SharedStorage& smem,
                            cutlass::arch::ClusterTransactionBarrier& barrier_kv, int n_block, int bidh_kv, int bidb,
-                           int m_begin, int m_end) const {
+                           BwdSteps const& steps) const {
     using namespace cute;
     if (!cute::elect_one_sync()) return;
     Tensor mK = params.tma_k.get_tma_tensor(params.shape_k);
@@ -168,14 +168,14 @@ struct MainloopBwdSm90 {
     copy(params.tma_k.with(reinterpret_cast<BarrierType&>(barrier_kv), 0), tKgK, tKsK);
     copy(params.tma_v.with(reinterpret_cast<BarrierType&>(barrier_kv), 0), tVgV, tVsV);
 
-    for (int g = 0; g < params.group_size; ++g) {
+    steps.for_each_head([&](int g, int m_first, int m_last) {
       int const bidh = bidh_kv * params.group_size + g;
       Tensor gQ = local_tile(mQ(_, _, bidh, bidb), QTile{}, make_coord(_, _0{}));
       Tensor gdO = local_tile(mdO(_, _, bidh, bidb), QTile{}, make_coord(_, _0{}));
       auto [tQgQ, tQsQ] = tma_partition(params.tma_q, _0{}, Layout<_1>{}, group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
       auto [tQgdO, tQsdO] =
           tma_partition(params.tma_do, _0{}, Layout<_1>{}, group_modes<0, 2>(sdO), group_modes<0, 2>(gdO));
-      for (int m_block = m_begin; m_block < m_end; ++m_block) {
+      for (int m_block = m_first; m_block < m_last; ++m_block) {
         pipeline.producer_acquire(write);
         uint64_t* full = pipeline.producer_get_barrier(write);
         int const s = write.index();
@@ -186,23 +186,23 @@ struct MainloopBwdSm90 {
         SM90_BULK_COPY_G2S::copy(params.dsum + row, full, smem.dsum[s], kRowBytes);
         ++write;
       }
-    }
+    });
   }
 
-  // Consumers: accumulate dK (unscaled) and dV for the key tile over every step the producer
+  // Consumers: accumulate dK (unscaled) and dV for the key tile over the steps the producer
   // loads, in the same order; add each step's dS K to the dQ accumulator.
   template <class FragKV>
   CUTLASS_DEVICE void mma(Params const& params, Pipeline& pipeline, PipelineState& read, FragKV& tdKrdK,
                           FragKV& tdVrdV, int thread_idx, SharedStorage& smem,
                           cutlass::arch::ClusterTransactionBarrier& barrier_kv, int n_block, int bidh_kv, int bidb,
-                          int m_begin, int m_end) const {
+                          BwdSteps const& steps) const {
     using namespace cute;
     using Int_M = Int<kBlockM>;
     using Int_N = Int<kBlockN>;
     using Int_D = Int<kHeadDim>;
     clear(tdKrdK);
     clear(tdVrdV);
-    if (m_end <= m_begin) return;
+    if (steps.empty()) return;
     Tensor sK = make_tensor(make_smem_ptr(smem.k.data()), typename Traits::SmemLayoutKV{});
     Tensor sV = make_tensor(make_smem_ptr(smem.v.data()), typename Traits::SmemLayoutKV{});
     Tensor sKt = make_tensor(make_smem_ptr(smem.k.data()), typename Traits::SmemLayoutKt{});
@@ -254,7 +254,7 @@ struct MainloopBwdSm90 {
     Tensor tDSrdS = thr_copy_ds.retile_S(rdS);
     int const group = thread_idx / cutlass::NumThreadsPerWarpGroup;  // this warpgroup's dQ buffer and barriers
 
-    int const m_unmasked = params.mask.m_block_unmasked(n_block, m_begin, m_end);
+    int const m_unmasked = params.mask.m_block_unmasked(n_block, steps.m_begin, steps.m_end);
     int ds_buffer = 0;
     barrier_kv.wait(0);
 
@@ -359,11 +359,11 @@ struct MainloopBwdSm90 {
       ++read;
     };
 
-    for (int g = 0; g < params.group_size; ++g) {
+    steps.for_each_head([&](int g, int m_first, int m_last) {
       int const bidh = bidh_kv * params.group_size + g;
       float* dq_mine = params.dq_accum + row_offset(params, bidb, bidh, 0) * kHeadDim + DqOrder::offset(thread_idx, 0);
-      for (int m_block = m_begin; m_block < m_end; ++m_block) step(dq_mine, m_block, m_block < m_unmasked);
-    }
+      for (int m_block = m_first; m_block < m_last; ++m_block) step(dq_mine, m_block, m_block < m_unmasked);
+    });
   }
 
   // A consumer warpgroup and the writer warp meet on its dQ barriers.
@@ -377,17 +377,17 @@ struct MainloopBwdSm90 {
   // below n that this query tile sees has one; they start in launch order, lower tiles first, so
   // the wait ends).
   CUTLASS_DEVICE void store_dq(Params const& params, SharedStorage& smem, int n_block, int bidh_kv, int bidb,
-                               int m_begin, int m_end) const {
+                               BwdSteps const& steps) const {
     constexpr int kGroups = Traits::kConsumerWarpGroups;
     bool const elected = cute::elect_one_sync();
     CUTLASS_PRAGMA_UNROLL
     for (int w = 0; w < kGroups; ++w) {  // the buffers start empty
       cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty) + w);
     }
-    int steps_left = params.group_size * (m_end - m_begin);
-    for (int g = 0; g < params.group_size; ++g) {
+    int steps_left = steps.count();
+    steps.for_each_head([&](int g, int m_first, int m_last) {
       int const bidh = bidh_kv * params.group_size + g;
-      for (int m_block = m_begin; m_block < m_end; ++m_block) {
+      for (int m_block = m_first; m_block < m_last; ++m_block) {
         int* counter = params.dq_counter + (int64_t(bidb) * params.nheads + bidh) * params.m_blocks + m_block;
         float* tile = params.dq_accum + row_offset(params, bidb, bidh, m_block) * kHeadDim;
         --steps_left;
@@ -420,7 +420,7 @@ struct MainloopBwdSm90 {
           if (steps_left > 0) cutlass::arch::NamedBarrier::arrive(kDqSyncThreads, int(BwdNamedBarrier::kDqEmpty) + w);
         }
       }
-    }
+    });
     if (elected) asm volatile("cp.async.bulk.wait_group 0;" ::: "memory");  // done before the CTA exits
   }
 };

@@ -30,6 +30,8 @@ enum class BwdNamedBarrier : int {
   // warpgroup waits before writing the next).
   kDqFull = 1,   // 1, 2
   kDqEmpty = 3,  // 3, 4
+  // Cut key tiles (bwd_split_sum.hpp): all consumer threads, around a piece's ticket.
+  kSplitTile = 5,
 };
 
 }  // namespace fa3

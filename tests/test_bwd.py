@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import fa3
+from fa3._ext import extension
 from fa3.reference import causal_mask, expand_kv_heads
 
 pytestmark = pytest.mark.gpu
@@ -74,6 +75,19 @@ def test_long_sequence(hdim):
     """Many key tiles adding into one dQ (atomics under contention), causal."""
     torch.manual_seed(hdim)
     check_grads(1, 2048, 2048, 2, 1, hdim, torch.bfloat16, True)
+
+
+@pytest.mark.parametrize("hdim", HDIMS)
+def test_last_wave_with_key_tiles_cut_into_pieces(hdim):
+    """One key tile past the SMs (133), not causal: the last one is cut into pieces, one CTA each,
+    whose dK and dV meet in the workspace (hopper/bwd_schedule.h); MQA, so pieces end inside a
+    query head."""
+    shape = (1, 1000, 17024, 4, 1)
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    pieces, _ = extension().bwd_schedule(*shape, hdim, False, False, sms)
+    assert pieces > 1, f"no key tile is cut on this GPU ({sms} SMs)"
+    torch.manual_seed(hdim + 1)
+    check_grads(*shape, hdim, torch.bfloat16, False)
 
 
 @pytest.mark.parametrize("hdim", HDIMS)

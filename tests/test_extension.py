@@ -111,7 +111,7 @@ def test_bwd_workspace_rounds_rows_to_the_kernels_query_tile():
     def expected(rows, hdim, tiles):
         return aligned(rows * hdim * 4) + 2 * aligned(rows * 4) + aligned(tiles * 4)
     ext = extension()
-    assert ext.bwd_workspace_bytes(1, 60, 1, 64, False) == expected(128, 64, 1)
-    assert ext.bwd_workspace_bytes(1, 60, 1, 64, True) == expected(128, 64, 1)
-    assert ext.bwd_workspace_bytes(1, 200, 1, 128, False) == expected(240, 128, 3)
-    assert ext.bwd_workspace_bytes(1, 200, 1, 128, True) == expected(256, 128, 4)
+    assert ext.bwd_workspace_bytes(1, 60, 60, 1, 1, 64, False, False, 132) == expected(128, 64, 1)
+    assert ext.bwd_workspace_bytes(1, 60, 60, 1, 1, 64, True, False, 132) == expected(128, 64, 1)
+    assert ext.bwd_workspace_bytes(1, 200, 200, 1, 1, 128, False, False, 132) == expected(240, 128, 3)
+    assert ext.bwd_workspace_bytes(1, 200, 200, 1, 1, 128, True, False, 132) == expected(256, 128, 4)

@@ -44,7 +44,9 @@ def _bwd(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     seqlen_k, nheads_kv = k.shape[1], k.shape[2]
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     with torch.cuda.device(q.device):
-        nbytes = ext.bwd_workspace_bytes(batch, seqlen_q, nheads, headdim, causal)
+        num_sms = torch.cuda.get_device_properties(q.device).multi_processor_count
+        nbytes = ext.bwd_workspace_bytes(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal, deterministic,
+                                         num_sms)
         workspace = torch.empty(nbytes, dtype=torch.uint8, device=q.device)
         ext.bwd(q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), dout.data_ptr(), lse.data_ptr(),
                 dq.data_ptr(), dk.data_ptr(), dv.data_ptr(),
