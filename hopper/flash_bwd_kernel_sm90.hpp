@@ -39,16 +39,26 @@ struct FlashBwdKernelSm90 {
     BwdSplitPlan plan;  // bwd_split_plan(); its num_ctas() is the grid
   };
 
+  // This CTA's unit of work, its key tile, and its steps (of the query tiles that see the key
+  // tile: all of them unless causal).
+  struct Work {
+    BwdUnit unit;
+    BwdTileList::Tile tile;
+    BwdSteps steps;
+  };
+  CUTLASS_DEVICE static Work work(Params const& params) {
+    BwdUnit const unit = params.plan.unit(blockIdx.x);
+    BwdTileList::Tile const tile = params.tiles.decode(unit.tile);
+    return {unit, tile,
+            BwdSteps::of(unit, params.mainloop.mask.m_block_begin(tile.n_block), params.mainloop.m_blocks,
+                         params.mainloop.group_size)};
+  }
+
   CUTLASS_DEVICE void operator()(Params const& params, char* smem_buf) const {
     using namespace cute;
     SharedStorage& smem = *reinterpret_cast<SharedStorage*>(smem_buf);
     int const warp_group = cutlass::canonical_warp_group_idx();
     int const warp_in_group = cutlass::canonical_warp_idx_sync() % 4;
-    BwdUnit const unit = params.plan.unit(blockIdx.x);
-    BwdTileList::Tile const tile = params.tiles.decode(unit.tile);
-    int const n_block = tile.n_block;
-    int const bidh_kv = tile.bidh_kv;
-    int const bidb = tile.bidb;
     Mainloop mainloop;
 
     if (warp_group == 0 && warp_in_group == 0 && cute::elect_one_sync()) {
@@ -63,19 +73,21 @@ struct FlashBwdKernelSm90 {
     Pipeline pipeline(smem.pipeline, pipeline_params, Shape<_1, _1, _1>{});
     __syncthreads();  // barriers initialized before anyone waits on them
 
-    // The unit's steps: of the query tiles that see this key tile (all of them unless causal).
-    BwdSteps const steps = BwdSteps::of(unit, params.mainloop.mask.m_block_begin(n_block), params.mainloop.m_blocks,
-                                        params.mainloop.group_size);
+    // Each role works out the CTA's work after its register budget is set (computed before, the
+    // values were spilled around the producer's 24-register budget and reloaded in every role).
     if (warp_group == 0) {
       cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegs>();
-      if (warp_in_group == 0 && !steps.empty()) {
+      Work const w = work(params);
+      if (warp_in_group == 0 && !w.steps.empty()) {
         auto write = cutlass::make_producer_start_state<Pipeline>();
-        mainloop.load(params.mainloop, pipeline, write, smem.mainloop, smem.barrier_kv, n_block, bidh_kv, bidb, steps);
-      } else if (warp_in_group == 1 && !steps.empty() && Mainloop::uses_dq_writer(params.mainloop)) {
-        mainloop.store_dq(params.mainloop, smem.mainloop, n_block, bidh_kv, bidb, steps);
+        mainloop.load(params.mainloop, pipeline, write, smem.mainloop, smem.barrier_kv, w.tile.n_block,
+                      w.tile.bidh_kv, w.tile.bidb, w.steps);
+      } else if (warp_in_group == 1 && !w.steps.empty() && Mainloop::uses_dq_writer(params.mainloop)) {
+        mainloop.store_dq(params.mainloop, smem.mainloop, w.tile.n_block, w.tile.bidh_kv, w.tile.bidb, w.steps);
       }
     } else {
       cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegs>();
+      Work const w = work(params);
       int const thread_idx = int(threadIdx.x) - 128;
       typename Mainloop::PipelineState read;
       typename Traits::TiledMmaDKV mma_dkv;
@@ -83,12 +95,12 @@ struct FlashBwdKernelSm90 {
       Tensor tdKrdK = partition_fragment_C(mma_dkv, tile_kv);
       Tensor tdVrdV = partition_fragment_C(mma_dkv, tile_kv);
       mainloop.mma(params.mainloop, pipeline, read, tdKrdK, tdVrdV, thread_idx, smem.mainloop, smem.barrier_kv,
-                   n_block, bidh_kv, bidb, steps);
-      if (unit.split >= 0 &&
-          !SplitSum{}.add_and_finish(params.split_sum, unit.split, tdKrdK, tdVrdV, thread_idx, smem.split_ticket)) {
+                   w.tile.n_block, w.tile.bidh_kv, w.tile.bidb, w.steps);
+      if (w.unit.split >= 0 &&
+          !SplitSum{}.add_and_finish(params.split_sum, w.unit.split, tdKrdK, tdVrdV, thread_idx, smem.split_ticket)) {
         return;  // another piece of the tile stores it
       }
-      Epilogue{}.store(params.epilogue, tdKrdK, tdVrdV, thread_idx, n_block, bidh_kv, bidb);
+      Epilogue{}.store(params.epilogue, tdKrdK, tdVrdV, thread_idx, w.tile.n_block, w.tile.bidh_kv, w.tile.bidb);
     }
   }
 };
