@@ -34,10 +34,10 @@ fa3::Strides3 as_strides(const std::tuple<int64_t, int64_t, int64_t>& s) {
 
 using StrideTuple = std::tuple<int64_t, int64_t, int64_t>;
 
-// The sizes and flags of a forward call, shared by fwd and fwd_workspace_bytes.
-fa3::FwdParams sizes_and_flags(int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim,
-                               bool causal, int dtype, int schedule, bool stream_k) {
-  fa3::FwdParams p{};
+// The sizes and mask of a forward (FwdParams) or backward (BwdParams) call.
+template <class Params>
+Params sizes(int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim, bool causal) {
+  Params p{};
   p.batch = batch;
   p.seqlen_q = seqlen_q;
   p.seqlen_k = seqlen_k;
@@ -45,6 +45,13 @@ fa3::FwdParams sizes_and_flags(int batch, int seqlen_q, int seqlen_k, int nheads
   p.nheads_kv = nheads_kv;
   p.headdim = headdim;
   p.causal = causal;
+  return p;
+}
+
+// The sizes and flags of a forward call, shared by fwd and fwd_workspace_bytes.
+fa3::FwdParams sizes_and_flags(int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim,
+                               bool causal, int dtype, int schedule, bool stream_k) {
+  auto p = sizes<fa3::FwdParams>(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal);
   p.dtype = static_cast<fa3::Dtype>(dtype);
   p.out_dtype = p.dtype;  // fp16/bf16 kernels write O in their input type; fwd_fp8 overrides it
   p.schedule = static_cast<fa3::FwdSchedule>(schedule);
@@ -117,14 +124,7 @@ void fwd_fp8(std::uintptr_t q, std::uintptr_t k, std::uintptr_t v_t, std::uintpt
 // The sizes and flags of a backward call, shared by bwd, bwd_workspace_bytes and bwd_schedule.
 fa3::BwdParams bwd_sizes_and_flags(int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim,
                                    bool causal, bool deterministic) {
-  fa3::BwdParams p{};
-  p.batch = batch;
-  p.seqlen_q = seqlen_q;
-  p.seqlen_k = seqlen_k;
-  p.nheads = nheads;
-  p.nheads_kv = nheads_kv;
-  p.headdim = headdim;
-  p.causal = causal;
+  auto p = sizes<fa3::BwdParams>(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal);
   p.deterministic = deterministic;
   return p;
 }
