@@ -20,11 +20,9 @@ KNOWN_SPILLS = [
      "FP8 head dim 256 causal: three words (the mask's column base and two values of the lazy rescale) are "
      "stored before the masked key tiles and reloaded in them (at most two per query tile), never in the "
      "unmasked loop; O and S hold the other registers"),
-    (r"flash_bwd_kernel.*BwdKernelTraitsIN7cutlass\w+ELi64ELi128ELi128EEENS_15MainloopBwdSm90IS5_Lb1E", 5,
-     "backward head dim 64 causal, 128-row tiles: 12 bytes, one local access per step (the mask pass needs "
-     "more registers than the unmasked step); measured faster than 64 rows, which do not spill"),
-    (r"flash_bwd_kernel.*BwdKernelTraitsIN7cutlass\w+ELi128ELi80ELi128EEENS_15MainloopBwdSm90IS5_Lb0E", 7,
-     "backward head dim 128, 80-row tiles: two loop-invariant words reloaded in the dQ hand-over, under dK's GEMM"),
+    (r"flash_bwd_kernel.*BwdKernelTraitsIN7cutlass\w+ELi128ELi80ELi128EEENS_15MainloopBwdSm90IS5_Lb0E", 6,
+     "backward head dim 128, 80-row tiles: three loop-invariant words stored before the query loop, two "
+     "reloaded once per query head, one once per step"),
 ]
 
 
