@@ -25,9 +25,9 @@ def every_step(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim):
 
 @pytest.mark.parametrize("shape,pieces", [
     ((1, 16384, 16384, 16, 16, 128), 9),  # 16k tokens, hidden 2048: 2048 key tiles, 68 past 15 waves
-    ((1, 16384, 16384, 32, 32, 64), 16),  # 4096 key tiles: 4 past 31 waves
-    ((8, 2048, 2048, 16, 16, 128), 3),  # 26 steps per tile: fewer, larger pieces
-    ((1, 1000, 17024, 4, 1, 128), 13),  # MQA: 133 key tiles; a tile's 52 steps run over 4 query heads
+    ((2, 8192, 8192, 16, 16, 128), 5),  # 103 steps per tile: fewer, longer pieces
+    ((1, 1100, 21120, 3, 1, 128), 4),  # MQA: 165 key tiles; a tile's 42 steps run over 3 query heads
+    ((1, 1100, 21120, 3, 1, 64), 2),
 ])
 def test_last_wave_is_cut_into_pieces_that_cover_every_step_once(shape, pieces):
     got_pieces, ctas = extension().bwd_schedule(*shape, False, False, H100_SMS)
@@ -56,7 +56,8 @@ def test_causal_and_deterministic_calls_run_each_key_tile_whole_in_order(causal,
 
 @pytest.mark.parametrize("shape", [
     (1, 4096, 4096, 33, 33, 128),  # 1056 key tiles: whole waves
-    (1, 240, 16384, 16, 16, 128),  # 3 query tiles: pieces below 4 steps
+    (1, 16384, 16384, 32, 32, 64),  # 4096 key tiles: 4 past 31 waves, under a quarter of the SMs
+    (8, 2048, 2048, 16, 16, 128),  # 26 steps per tile: pieces would be under 10 steps
 ])
 def test_no_tile_is_cut_when_that_cannot_finish_sooner(shape):
     pieces, ctas = extension().bwd_schedule(*shape, False, False, H100_SMS)
