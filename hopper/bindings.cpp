@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <tuple>
 
-#include "bwd_schedule.h"
+#include "bwd_workspace.h"
 #include "device_info.h"
 #include "errors.h"
 #include "flash_bwd_params.h"
@@ -245,22 +245,21 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("batch"), py::arg("seqlen_q"), py::arg("seqlen_k"), py::arg("nheads"), py::arg("nheads_kv"),
      py::arg("headdim"), py::arg("causal"), py::arg("deterministic"), py::arg("num_sms"),
      "Bytes of device workspace bwd needs on a device of num_sms SMs (dQ's fp32 accumulator, per-row\n"
-     "vectors, and the split tiles' dK and dV when the launch is persistent: hopper/bwd_schedule.h).");
+     "vectors, and the dK and dV sums of the key tiles cut in the last wave: hopper/bwd_schedule.h).");
 
   m.def("bwd_schedule", [](int batch, int seqlen_q, int seqlen_k, int nheads, int nheads_kv, int headdim,
                            bool causal, bool deterministic, int num_sms) {
     fa3::BwdParams p = bwd_sizes_and_flags(batch, seqlen_q, seqlen_k, nheads, nheads_kv, headdim, causal,
                                            deterministic);
-    fa3::BwdSplitPlan plan = fa3::bwd_split_plan(p, num_sms);
+    fa3::BwdWorkspaceLayout w = fa3::bwd_workspace_layout(p, num_sms);
+    fa3::BwdSplitPlan const& plan = w.plan;
     fa3::BwdTileList tiles = fa3::bwd_tile_list(p);
-    int const block_m = fa3::bwd_tile_size(headdim, causal).block_m;
-    int const m_blocks = (seqlen_q + block_m - 1) / block_m;
     py::list ctas;
     for (int cta = 0; cta < plan.num_ctas(); ++cta) {
       fa3::BwdUnit unit = plan.unit(cta);
       fa3::BwdTileList::Tile t = tiles.decode(unit.tile);
       py::list steps;
-      fa3::BwdSteps::of(unit, 0, m_blocks, nheads / nheads_kv).for_each_head([&](int g, int m_first, int m_last) {
+      fa3::BwdSteps::of(unit, 0, w.m_blocks, nheads / nheads_kv).for_each_head([&](int g, int m_first, int m_last) {
         for (int m = m_first; m < m_last; ++m) steps.append(py::make_tuple(g, m));
       });
       ctas.append(py::make_tuple(t.n_block, t.bidh_kv, t.bidb, unit.split, steps));

@@ -85,7 +85,6 @@ struct BwdSplitPlan {
     return plan;
   }
 
-  CUTLASS_HOST_DEVICE bool active() const { return pieces > 1; }
   CUTLASS_HOST_DEVICE int num_split_tiles() const { return num_tiles - num_whole_tiles; }
   CUTLASS_HOST_DEVICE int num_ctas() const { return num_whole_tiles + num_split_tiles() * pieces; }
 
@@ -100,10 +99,9 @@ struct BwdSplitPlan {
   static constexpr int kAllSteps = 1 << 30;  // a whole tile's step_end (its count depends on the mask)
 };
 
-// The plan for p on num_sms SMs.
-inline BwdSplitPlan bwd_split_plan(BwdParams const& p, int num_sms) {
-  int const block_m = bwd_tile_size(p.headdim, p.causal).block_m;
-  int const m_blocks = (p.seqlen_q + block_m - 1) / block_m;
+// The plan for p on num_sms SMs, m_blocks query tiles per head (bwd_workspace_layout holds it:
+// the cut tiles' part of the workspace follows from it).
+inline BwdSplitPlan bwd_split_plan(BwdParams const& p, int m_blocks, int num_sms) {
   return BwdSplitPlan::make(bwd_tile_list(p).num_tiles, num_sms, p.nheads / p.nheads_kv * m_blocks,
                             !p.causal && !p.deterministic);
 }

@@ -9,7 +9,6 @@
 #include <cute/tensor.hpp>
 #include <cutlass/arch/barrier.h>
 
-#include "bwd_schedule.h"
 #include "bwd_workspace.h"
 #include "named_barriers.h"
 
@@ -23,19 +22,17 @@ struct BwdSplitSum {
   struct Params {
     int* tickets;  // per cut tile: how many of its pieces have added theirs
     float4* sums;  // per cut tile: dK then dV, in float4 chunks, chunk-major (coalesced)
-    int pieces;
   };
 
-  static Params to_underlying_arguments(BwdParams const& p, BwdWorkspaceLayout const& w, BwdSplitPlan const& plan) {
+  static Params to_underlying_arguments(BwdParams const& p, BwdWorkspaceLayout const& w) {
     char* ws = static_cast<char*>(p.workspace);
-    return {reinterpret_cast<int*>(ws + w.split_tickets_offset), reinterpret_cast<float4*>(ws + w.split_sums_offset),
-            plan.pieces};
+    return {reinterpret_cast<int*>(ws + w.split_tickets_offset), reinterpret_cast<float4*>(ws + w.split_sums_offset)};
   }
 
-  // Called by all consumer threads. Returns true if this piece finished the tile: its registers
-  // now hold the whole tile's dK and dV.
+  // Called by all consumer threads of one of the `pieces` pieces of cut tile `split`. Returns true
+  // if this piece finished the tile: its registers now hold the whole tile's dK and dV.
   template <class FragKV>
-  CUTLASS_DEVICE bool add_and_finish(Params const& params, int split, FragKV& tdKrdK, FragKV& tdVrdV,
+  CUTLASS_DEVICE bool add_and_finish(Params const& params, int split, int pieces, FragKV& tdKrdK, FragKV& tdVrdV,
                                      int thread_idx, int& smem_ticket) const {
     using namespace cute;
     constexpr int kChunks = decltype(size(tdKrdK))::value / 4;  // per accumulator and thread
@@ -51,7 +48,7 @@ struct BwdSplitSum {
       __threadfence();  // the other pieces' additions (fenced before their tickets) are seen from here on
     }
     sync_consumers();
-    if (smem_ticket != params.pieces - 1) return false;
+    if (smem_ticket != pieces - 1) return false;
     read_back(tdKrdK, sum_dk, thread_idx);
     read_back(tdVrdV, sum_dv, thread_idx);
     return true;

@@ -20,9 +20,10 @@ struct BwdWorkspaceLayout {
   int64_t lse_log2_offset;  // fp32 (batch, nheads, seqlen_q_rounded): LSE * log2(e); +inf where P = 0
   int64_t dsum_offset;      // fp32 (batch, nheads, seqlen_q_rounded): D = rowsum(dO * O)
   int64_t counter_offset;   // int32 (batch, nheads, m_blocks): deterministic mode's turn counters
-  int64_t split_tickets_offset;  // int32 per cut key tile (bwd_split_plan)
+  int64_t split_tickets_offset;  // int32 per cut key tile
   int64_t split_sums_offset;     // fp32 per cut key tile: bwd_split_sum_floats()
   int64_t bytes;
+  BwdSplitPlan plan;  // which key tiles are cut (bwd_split_plan); the launch runs it
 };
 
 // The layout for a backward call on num_sms SMs: its query tile (bwd_tile_size: head dim, causal)
@@ -40,8 +41,8 @@ inline BwdWorkspaceLayout bwd_workspace_layout(BwdParams const& p, int num_sms) 
   w.dsum_offset = w.lse_log2_offset + aligned(rows * 4);
   w.counter_offset = w.dsum_offset + aligned(rows * 4);
   w.split_tickets_offset = w.counter_offset + aligned(int64_t(p.batch) * p.nheads * w.m_blocks * 4);
-  const BwdSplitPlan plan = bwd_split_plan(p, num_sms);
-  const int64_t cut = plan.active() ? plan.num_split_tiles() : 0;
+  w.plan = bwd_split_plan(p, w.m_blocks, num_sms);
+  const int64_t cut = w.plan.num_split_tiles();
   w.split_sums_offset = w.split_tickets_offset + aligned(cut * 4);
   w.bytes = w.split_sums_offset + aligned(cut * bwd_split_sum_floats(tile.block_n, p.headdim) * 4);
   return w;

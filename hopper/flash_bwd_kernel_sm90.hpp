@@ -36,7 +36,7 @@ struct FlashBwdKernelSm90 {
     typename Epilogue::Params epilogue;
     typename SplitSum::Params split_sum;
     BwdTileList tiles;
-    BwdSplitPlan plan;  // bwd_split_plan(); its num_ctas() is the grid
+    BwdSplitPlan plan;  // BwdWorkspaceLayout::plan; its num_ctas() is the grid
   };
 
   // This CTA's unit of work, its key tile, and its steps (of the query tiles that see the key
@@ -96,8 +96,8 @@ struct FlashBwdKernelSm90 {
       Tensor tdVrdV = partition_fragment_C(mma_dkv, tile_kv);
       mainloop.mma(params.mainloop, pipeline, read, tdKrdK, tdVrdV, thread_idx, smem.mainloop, smem.barrier_kv,
                    w.tile.n_block, w.tile.bidh_kv, w.tile.bidb, w.steps);
-      if (w.unit.split >= 0 &&
-          !SplitSum{}.add_and_finish(params.split_sum, w.unit.split, tdKrdK, tdVrdV, thread_idx, smem.split_ticket)) {
+      if (w.unit.split >= 0 && !SplitSum{}.add_and_finish(params.split_sum, w.unit.split, params.plan.pieces, tdKrdK,
+                                                           tdVrdV, thread_idx, smem.split_ticket)) {
         return;  // another piece of the tile stores it
       }
       Epilogue{}.store(params.epilogue, tdKrdK, tdVrdV, thread_idx, w.tile.n_block, w.tile.bidh_kv, w.tile.bidb);

@@ -4,7 +4,6 @@
 #pragma once
 
 #include "bwd_kernel_traits.h"
-#include "bwd_schedule.h"
 #include "bwd_tile_size.h"
 #include "cuda_check.h"
 #include "cutlass_element.h"
@@ -25,17 +24,15 @@ void run_bwd_instance(BwdParams const& params, void* stream) {
   using Mainloop = MainloopBwdSm90<Traits, kCausal>;
   using Epilogue = EpilogueBwdSm90<Traits>;
   using Kernel = FlashBwdKernelSm90<Traits, Mainloop, Epilogue>;
-  int const num_sms = current_device_sm_count();
-  BwdSplitPlan const plan = bwd_split_plan(params, num_sms);
-  BwdWorkspaceLayout const workspace = bwd_workspace_layout(params, num_sms);
+  BwdWorkspaceLayout const workspace = bwd_workspace_layout(params, current_device_sm_count());
   typename Kernel::Params kernel_params{Mainloop::to_underlying_arguments(params, workspace),
                                         Epilogue::to_underlying_arguments(params),
-                                        Kernel::SplitSum::to_underlying_arguments(params, workspace, plan),
-                                        bwd_tile_list(params), plan};
+                                        Kernel::SplitSum::to_underlying_arguments(params, workspace),
+                                        bwd_tile_list(params), workspace.plan};
   auto kernel = flash_bwd_kernel<Kernel>;
   constexpr int kSmem = Kernel::kSharedStorageSize;
   FA3_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-  kernel<<<plan.num_ctas(), Kernel::kThreads, kSmem, static_cast<cudaStream_t>(stream)>>>(kernel_params);
+  kernel<<<workspace.plan.num_ctas(), Kernel::kThreads, kSmem, static_cast<cudaStream_t>(stream)>>>(kernel_params);
   FA3_CHECK_LAUNCH();
   run_bwd_postprocess<Traits>(params, workspace, stream);
 }
