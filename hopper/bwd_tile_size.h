@@ -11,7 +11,8 @@
 //     (..._h100_ab_bwd_hdim64_stats_at_use.txt); before that order it measured 14.08 ms vs 11.74 (07a6a1d).
 //   head dim 128: 80 rows without the mask (FlashAttention-3's; dQ transposed, LSE and D read
 //     where used; 16 bytes spilled): 16k 577 -> 604 TFLOP/s, 2k 477 -> 488 (five rounds). 64 rows
-//     causal: 80 measured 537 vs 563 there (..._h200_ab_bwd_fa3_order.txt).
+//     causal: 80 measured 537 vs 563 there (..._h200_ab_bwd_fa3_order.txt), and with the LSE and D
+//     read where used 566 vs 570 at 16k, 361 vs 374 at 2k (..._h100_ab_bwd_causal_80rows.txt).
 // (benchmarks/results/2026-12-07_h100_ab_bwd_128rows64_80rows128.txt, ..._80rows128_more_rounds.txt)
 #pragma once
 
