@@ -17,15 +17,15 @@ namespace fa3 {
 namespace {
 
 template <Dtype kDtype, int kHeadDim>
-void run_causal_or_not(const BwdParams& p, void* stream) {
-  if (p.causal) return run_bwd_instance<kDtype, kHeadDim, true>(p, stream);
-  run_bwd_instance<kDtype, kHeadDim, false>(p, stream);
+void run_causal_or_not(const BwdParams& p, const BwdWorkspaceLayout& w, void* stream) {
+  if (p.causal) return run_bwd_instance<kDtype, kHeadDim, true>(p, w, stream);
+  run_bwd_instance<kDtype, kHeadDim, false>(p, w, stream);
 }
 
 template <Dtype kDtype>
-void run_head_dim(const BwdParams& p, void* stream) {
-  if (p.headdim == 64) return run_causal_or_not<kDtype, 64>(p, stream);
-  run_causal_or_not<kDtype, 128>(p, stream);
+void run_head_dim(const BwdParams& p, const BwdWorkspaceLayout& w, void* stream) {
+  if (p.headdim == 64) return run_causal_or_not<kDtype, 64>(p, w, stream);
+  run_causal_or_not<kDtype, 128>(p, w, stream);
 }
 
 }  // namespace
@@ -58,17 +58,18 @@ void run_bwd(const BwdParams& p, void* stream) {
   check_tma_tensor(p.dk, p.dk_stride, p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "dk");
   check_tma_tensor(p.dv, p.dv_stride, p.seqlen_k, p.nheads_kv, p.batch, p.dtype, "dv");
   FA3_CHECK_ARG(p.lse != nullptr, "lse must not be a null pointer");
-  const int64_t workspace_bytes = bwd_workspace_bytes(p, current_device_sm_count());
-  FA3_CHECK_ARG(p.workspace != nullptr && p.workspace_bytes >= workspace_bytes,
-                "workspace must hold " << workspace_bytes << " bytes (bwd_workspace_bytes), got "
+  // The layout (and the cut plan in it) is worked out once here for the whole call.
+  const BwdWorkspaceLayout w = bwd_workspace_layout(p, current_device_sm_count());
+  FA3_CHECK_ARG(p.workspace != nullptr && p.workspace_bytes >= w.bytes,
+                "workspace must hold " << w.bytes << " bytes (bwd_workspace_bytes), got "
                                        << p.workspace_bytes << " at " << p.workspace);
   FA3_CHECK_ARG(reinterpret_cast<std::uintptr_t>(p.workspace) % 256 == 0,
                 "workspace must be 256-byte aligned, got address " << p.workspace);
-  run_bwd_preprocess(p, stream);
+  run_bwd_preprocess(p, w, stream);
   if (p.dtype == Dtype::kFloat16) {
-    run_head_dim<Dtype::kFloat16>(p, stream);
+    run_head_dim<Dtype::kFloat16>(p, w, stream);
   } else {
-    run_head_dim<Dtype::kBFloat16>(p, stream);
+    run_head_dim<Dtype::kBFloat16>(p, w, stream);
   }
 }
 

@@ -2,11 +2,12 @@
 // its dQ postprocess), in plain C++ so the dispatcher can call them without seeing CuTe.
 #pragma once
 
+#include "bwd_workspace.h"
 #include "flash_bwd_params.h"
 
 namespace fa3 {
 
 template <Dtype kDtype, int kHeadDim, bool kCausal>
-void run_bwd_instance(BwdParams const& params, void* stream);
+void run_bwd_instance(BwdParams const& params, BwdWorkspaceLayout const& workspace, void* stream);
 
 }  // namespace fa3

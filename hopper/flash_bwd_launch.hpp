@@ -7,7 +7,6 @@
 #include "bwd_tile_size.h"
 #include "cuda_check.h"
 #include "cutlass_element.h"
-#include "device_info.h"
 #include "epilogue_bwd_sm90.hpp"
 #include "flash_bwd_instances.h"
 #include "flash_bwd_kernel_sm90.hpp"
@@ -17,14 +16,13 @@
 namespace fa3 {
 
 template <Dtype kDtype, int kHeadDim, bool kCausal>
-void run_bwd_instance(BwdParams const& params, void* stream) {
+void run_bwd_instance(BwdParams const& params, BwdWorkspaceLayout const& workspace, void* stream) {
   using Element = typename CutlassElement<kDtype>::type;
   constexpr BwdTileSize kTile = bwd_tile_size(kHeadDim, kCausal);
   using Traits = BwdKernelTraits<Element, kHeadDim, kTile.block_m, kTile.block_n>;
   using Mainloop = MainloopBwdSm90<Traits, kCausal>;
   using Epilogue = EpilogueBwdSm90<Traits>;
   using Kernel = FlashBwdKernelSm90<Traits, Mainloop, Epilogue>;
-  BwdWorkspaceLayout const workspace = bwd_workspace_layout(params, current_device_sm_count());
   typename Kernel::Params kernel_params{Mainloop::to_underlying_arguments(params, workspace),
                                         Epilogue::to_underlying_arguments(params),
                                         Kernel::SplitSum::to_underlying_arguments(params, workspace),
@@ -40,6 +38,8 @@ void run_bwd_instance(BwdParams const& params, void* stream) {
 }  // namespace fa3
 
 // One line per instantiation file: both mask variants of one (dtype, head dim).
-#define FA3_INSTANTIATE_BWD(DTYPE, HEADDIM)                                                                   \
-  template void fa3::run_bwd_instance<fa3::Dtype::DTYPE, HEADDIM, false>(fa3::BwdParams const&, void*); \
-  template void fa3::run_bwd_instance<fa3::Dtype::DTYPE, HEADDIM, true>(fa3::BwdParams const&, void*);
+#define FA3_INSTANTIATE_BWD(DTYPE, HEADDIM)                                                          \
+  template void fa3::run_bwd_instance<fa3::Dtype::DTYPE, HEADDIM, false>(                            \
+      fa3::BwdParams const&, fa3::BwdWorkspaceLayout const&, void*);                                 \
+  template void fa3::run_bwd_instance<fa3::Dtype::DTYPE, HEADDIM, true>(                             \
+      fa3::BwdParams const&, fa3::BwdWorkspaceLayout const&, void*);

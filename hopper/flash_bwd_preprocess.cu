@@ -7,7 +7,6 @@
 
 #include "bwd_workspace.h"
 #include "cuda_check.h"
-#include "device_info.h"
 #include "flash_bwd_preprocess.h"
 
 namespace fa3 {
@@ -56,9 +55,8 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-void run_bwd_preprocess(const BwdParams& p, void* stream) {
+void run_bwd_preprocess(const BwdParams& p, const BwdWorkspaceLayout& w, void* stream) {
   auto s = static_cast<cudaStream_t>(stream);
-  BwdWorkspaceLayout w = bwd_workspace_layout(p, current_device_sm_count());
   char* ws = static_cast<char*>(p.workspace);
   FA3_CUDA_CHECK(cudaMemsetAsync(ws + w.dq_accum_offset, 0, w.lse_log2_offset - w.dq_accum_offset, s));
   // The turn counters, and the cut key tiles' tickets and sums.
