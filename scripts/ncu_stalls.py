@@ -6,9 +6,11 @@ whole kernel, then the instructions with the most samples, each with its top rea
 """
 import argparse
 import csv
+import signal
 
 
 def main() -> None:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("csv")
     ap.add_argument("--top", type=int, default=40)
