@@ -30,8 +30,9 @@ cycle_log() {
 step() { echo; echo "=== $* ==="; }
 
 # Build with ptxas -v into $OUT/build.log and check what it says: libstdc++ linked dynamically,
-# no serialized WGMMA (C7510, C7513) or ignored setmaxnreg (C7508), the SASS checks (spills
-# included).
+# no serialized WGMMA (C7510-C7518: ptxas names the cause, e.g. C7512 too few registers, C7518 a
+# compiler-inserted wait in a divergent path; C7517, a wait it injected) or ignored setmaxnreg
+# (C7508), the SASS checks (spills included).
 # Exits the cycle if the build fails; returns 1 if a check fails.
 build_checked() {
   local start rc=0 so
@@ -41,10 +42,10 @@ build_checked() {
   so=$(fa3_so)
   ldd "$so" | grep -q libstdc++ || { echo "fa3._C has libstdc++ linked statically: C++ exceptions would crash; use the system g++"; exit 1; }
   echo "ptxas: $(grep -c 'Compiling entry' "$OUT/build.log") kernels; registers: $(grep -o 'Used [0-9]* registers' "$OUT/build.log" | sort | uniq -c | tr '\n' ';')"
-  if grep -qE "C7510|C7513|C7508" "$OUT/build.log"; then
+  if grep -qE "C75(08|1[0-8])" "$OUT/build.log"; then
     echo "ptxas: WARNING (serialized wgmma or ignored setmaxnreg):"; grep -E "C75" "$OUT/build.log" | sort -u | head; rc=1
   else
-    echo "ptxas: no C7510/C7513/C7508 warnings"
+    echo "ptxas: no C7508/C7510-C7518 messages"
   fi
   # Spills: check_sass.py below judges them (no local memory but its KNOWN_SPILLS); ptxas's list:
   grep -E "spill (stores|loads)" "$OUT/build.log" | grep -v " 0 bytes spill stores, 0 bytes spill loads" | sort | uniq -c
