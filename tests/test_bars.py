@@ -1,17 +1,14 @@
 """scripts/check_bars.py: the issues' speed and accuracy bars on saved runs."""
-import importlib.util
 import json
 import pathlib
 
 import pytest
 
 from fa3.bench import BenchRecord
+from script_module import load_script
 
-_ROOT = pathlib.Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("check_bars", _ROOT / "scripts" / "check_bars.py")
-bars = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bars)
-RESULTS = _ROOT / "benchmarks" / "results"
+bars = load_script("check_bars")
+RESULTS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
 
 def _rec(impl, mode, hdim, causal, seqlen, tflops):

@@ -1,12 +1,8 @@
 """scripts/check_sass.py's judgement of the backward's SASS: where P^T's exponentials sit among
 the WGMMA waits (synthetic instruction lists; the real check runs on the built extension)."""
-import importlib.util
-import pathlib
+from script_module import load_script
 
-_PATH = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "check_sass.py"
-_spec = importlib.util.spec_from_file_location("check_sass", _PATH)
-check_sass = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check_sass)
+check_sass = load_script("check_sass")
 
 GEMM = "HGMMA.64x64x16.F32.BF16 R24, gdesc[UR20], R24"
 WAIT1 = "WARPGROUP.DEPBAR.LE gsb0, 0x1"

@@ -3,13 +3,9 @@ fixture is cuobjdump output of the head dim 128 backward kernel (sm_90a): its mb
 and a dQ reduction. The decoded fields must obey what the instructions need: a reduction releases its
 source registers through a read scoreboard and writes nothing; a try-wait sets the predicate through
 a write scoreboard, and the instructions that use the predicate wait on that scoreboard."""
-import importlib.util
-import pathlib
+from script_module import load_script
 
-_SPEC = importlib.util.spec_from_file_location(
-    "sass_ctl", pathlib.Path(__file__).resolve().parents[1] / "scripts" / "sass_ctl.py")
-sass_ctl = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(sass_ctl)
+sass_ctl = load_script("sass_ctl")
 
 SASS = """
 	code for sm_90a
